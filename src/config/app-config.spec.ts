@@ -1,0 +1,108 @@
+import { AppConfig, ConfigurationError, parseAdminTokens } from './app-config';
+
+const valid = {
+  NODE_ENV: 'production',
+  STRIPE_WEBHOOK_SECRET: 'whsec_abc123',
+  ADMIN_API_TOKEN: 'ops:0123456789abcdef0123',
+  DATABASE_URL: 'postgres://u:p@db:5432/app',
+};
+
+function problemOf(env: Record<string, string | undefined>): string {
+  try {
+    AppConfig.fromEnvironment(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigurationError');
+}
+
+describe('AppConfig.fromEnvironment', () => {
+  it('applies the SPEC defaults', () => {
+    const config = AppConfig.fromEnvironment(valid);
+    expect(config).toMatchObject({
+      port: 3000,
+      dbPoolSize: 10,
+      stripeWebhookToleranceSeconds: 300,
+      webhookMaxBodyBytes: 1_048_576,
+      retryCron: '* * * * *',
+      retryBaseDelaySeconds: 30,
+      retryMaxDelaySeconds: 3600,
+      retryMaxAttempts: 10,
+      handlerTimeoutMs: 30_000,
+      workerBatchSize: 100,
+      accessStatuses: ['active', 'trialing', 'past_due'],
+      eventRetentionDays: 30,
+      logLevel: 'info',
+      dbMigrateOnBoot: true,
+    });
+    expect(config.stripeLivemode).toBeUndefined();
+  });
+
+  it('refuses to start in production without a webhook secret, naming the variable', () => {
+    expect(problemOf({ ...valid, STRIPE_WEBHOOK_SECRET: undefined })).toMatch(/STRIPE_WEBHOOK_SECRET is required/);
+    expect(problemOf({ ...valid, STRIPE_WEBHOOK_SECRET: '  ' })).toMatch(/STRIPE_WEBHOOK_SECRET is required/);
+  });
+
+  it('refuses to start in production without an admin token, naming the variable', () => {
+    expect(problemOf({ ...valid, ADMIN_API_TOKEN: '' })).toMatch(/ADMIN_API_TOKEN is required/);
+  });
+
+  it('refuses a tolerance of 0 or less (stripe-node would then skip the age check)', () => {
+    expect(problemOf({ ...valid, STRIPE_WEBHOOK_TOLERANCE_SECONDS: '0' })).toMatch(/STRIPE_WEBHOOK_TOLERANCE_SECONDS/);
+    expect(problemOf({ ...valid, STRIPE_WEBHOOK_TOLERANCE_SECONDS: '-5' })).toMatch(/STRIPE_WEBHOOK_TOLERANCE_SECONDS/);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['DB_POOL_SIZE', '1'],
+    ['RETRY_CRON', 'every minute'],
+    ['RETRY_MAX_ATTEMPTS', '0'],
+    ['HANDLER_TIMEOUT_MS', '1.5'],
+    ['ACCESS_STATUSES', 'active,bogus'],
+    ['STRIPE_LIVEMODE', 'yes'],
+    ['ALERT_WEBHOOK_URL', 'not a url'],
+    ['LOG_LEVEL', 'loud'],
+    ['DATABASE_URL', 'mysql://x/y'],
+    ['WEBHOOK_MAX_BODY_BYTES', '10'],
+  ])('names %s when its value is invalid', (name, value) => {
+    expect(problemOf({ ...valid, [name]: value })).toContain(name);
+  });
+
+  it('never echoes a secret value in its message', () => {
+    const message = problemOf({ ...valid, STRIPE_WEBHOOK_SECRET: 'sk_live_oops_this_is_an_api_key' });
+    expect(message).toContain('STRIPE_WEBHOOK_SECRET');
+    expect(message).not.toContain('sk_live_oops');
+  });
+
+  it('accepts a 6-field cron (seconds first) and several comma-separated secrets', () => {
+    const config = AppConfig.fromEnvironment({
+      ...valid,
+      RETRY_CRON: '*/5 * * * * *',
+      STRIPE_WEBHOOK_SECRET: 'whsec_one, whsec_two',
+    });
+    expect(config.retryCron).toBe('*/5 * * * * *');
+    expect(config.stripeWebhookSecrets).toEqual(['whsec_one', 'whsec_two']);
+  });
+
+  it('requires the maximum retry delay to be at least the base delay', () => {
+    expect(problemOf({ ...valid, RETRY_BASE_DELAY_SECONDS: '60', RETRY_MAX_DELAY_SECONDS: '30' })).toMatch(
+      /RETRY_MAX_DELAY_SECONDS/,
+    );
+  });
+
+  it('allows missing secrets outside production (main generates them)', () => {
+    const config = AppConfig.fromEnvironment({ NODE_ENV: 'development' });
+    expect(config.stripeWebhookSecrets).toEqual([]);
+    expect(config.nodeEnv).toBe('development');
+  });
+});
+
+describe('parseAdminTokens', () => {
+  it('names holders from name:token entries and numbers unnamed ones', () => {
+    expect(parseAdminTokens(['ops:abc:def', 'plaintoken'])).toEqual([
+      { name: 'ops', token: 'abc:def' },
+      { name: 'token-2', token: 'plaintoken' },
+    ]);
+  });
+});

@@ -1,0 +1,15 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseEnv } from 'node:util';
+import type { Environment } from './app-config';
+
+/**
+ * The process environment over the `.env` file of the working directory, when there is one
+ * (a variable set in the real environment wins, as with dotenv). The only place that reads
+ * process.env.
+ */
+export function readEnvironment(cwd: string = process.cwd()): Environment {
+  const file = join(cwd, '.env');
+  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
+  return { ...fromFile, ...process.env };
+}
