@@ -1,0 +1,7 @@
+import { CreateWebhookTables1767225600000 } from '../../migrations/1767225600000-create-webhook-tables';
+
+/**
+ * Every migration, oldest first. Listed rather than globbed so that the same list works compiled,
+ * under Jest and in the migration CLI.
+ */
+export const MIGRATIONS = [CreateWebhookTables1767225600000];

@@ -1,0 +1,46 @@
+import type { DataSource, Migration } from 'typeorm';
+import { MIGRATIONS } from './migrations';
+
+/** Any constant shared by every replica; pg_advisory_lock serialises whoever migrates. */
+const MIGRATION_LOCK_KEY = 4_242_001;
+
+/**
+ * Applies pending migrations while holding a session-level advisory lock on a connection of its
+ * own, so that when many replicas boot at once one migrates and the others wait for it, then find
+ * nothing left to do. Each migration runs in its own transaction.
+ */
+export async function runMigrationsLocked(dataSource: DataSource): Promise<Migration[]> {
+  return withMigrationLock(dataSource, () => dataSource.runMigrations({ transaction: 'each' }));
+}
+
+export async function revertLastMigrationLocked(dataSource: DataSource): Promise<void> {
+  await withMigrationLock(dataSource, () => dataSource.undoLastMigration({ transaction: 'each' }));
+}
+
+async function withMigrationLock<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
+  const lock = dataSource.createQueryRunner();
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      return await work();
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Names of the migrations this build knows and the database has not applied. */
+export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
+  const table = dataSource.options.migrationsTableName ?? 'migrations';
+  const [{ exists }] = await dataSource.query<Array<{ exists: boolean }>>(
+    'SELECT to_regclass($1) IS NOT NULL AS exists',
+    [table],
+  );
+  const applied = new Set(
+    exists ? (await dataSource.query<Array<{ name: string }>>(`SELECT name FROM ${table}`)).map((r) => r.name) : [],
+  );
+  return MIGRATIONS.map((m) => m.name).filter((name) => !applied.has(name));
+}
