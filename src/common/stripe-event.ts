@@ -1,0 +1,73 @@
+import { AppError, ErrorCode } from './app-error';
+
+/** A Stripe event as accepted at the door: the envelope fields we rely on, and the object it carries. */
+export interface StripeEvent {
+  id: string;
+  type: string;
+  /** Stripe's `created`, in seconds; null only if Stripe ever left it out. */
+  created: number | null;
+  livemode: boolean | null;
+  apiVersion: string | null;
+  object: Record<string, unknown>;
+  previousAttributes: Record<string, unknown> | null;
+  /** The whole event as parsed. */
+  payload: Record<string, unknown>;
+}
+
+const MAX_ID_LENGTH = 255;
+
+/**
+ * Parses a verified body into a Stripe event, or refuses it as `invalid_payload`: it must be a JSON
+ * object with a string `id`, a string `type` and an object `data.object`.
+ */
+export function parseStripeEvent(rawBody: Buffer | string): StripeEvent {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8'));
+  } catch {
+    throw invalidPayload('The body is not valid JSON.');
+  }
+  return stripeEventFromPayload(payload);
+}
+
+/** The same checks for an event that is already parsed (say, read back from the database). */
+export function stripeEventFromPayload(payload: unknown): StripeEvent {
+  if (!isObject(payload)) {
+    throw invalidPayload('The body is not a JSON object.');
+  }
+  const { id, type, data, created, livemode, api_version: apiVersion } = payload;
+  if (typeof id !== 'string' || id.trim() === '' || id.length > MAX_ID_LENGTH) {
+    throw invalidPayload('The event has no string "id".');
+  }
+  if (typeof type !== 'string' || type.trim() === '' || type.length > MAX_ID_LENGTH) {
+    throw invalidPayload('The event has no string "type".');
+  }
+  if (!isObject(data) || !isObject(data.object)) {
+    throw invalidPayload('The event has no object "data.object".');
+  }
+  if (
+    created !== undefined &&
+    created !== null &&
+    !(typeof created === 'number' && Number.isFinite(created) && created >= 0)
+  ) {
+    throw invalidPayload('The event\'s "created" is not a Unix timestamp.');
+  }
+  return {
+    id,
+    type,
+    created: typeof created === 'number' ? Math.floor(created) : null,
+    livemode: typeof livemode === 'boolean' ? livemode : null,
+    apiVersion: typeof apiVersion === 'string' ? apiVersion : null,
+    object: data.object,
+    previousAttributes: isObject(data.previous_attributes) ? data.previous_attributes : null,
+    payload,
+  };
+}
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function invalidPayload(message: string): AppError {
+  return new AppError(ErrorCode.InvalidPayload, message);
+}

@@ -1,0 +1,63 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppError, ErrorCode } from '../common/app-error';
+import { sqlState } from '../common/database-errors';
+import type { StripeEvent } from '../common/stripe-event';
+import { AppConfig } from '../config/app-config';
+import { HandlerRegistry } from '../queue/handler-registry';
+import { QueueRepository } from '../queue/queue.repository';
+
+export interface IngestResult {
+  duplicate: boolean;
+}
+
+/**
+ * Stores an accepted event durably and hands it to the queue; never runs business logic. An event
+ * is stored as `ignored` when no handler exists for its type or its livemode is not the configured
+ * one, so that it is still on record and can be reprocessed later.
+ */
+@Injectable()
+export class WebhookIngestService {
+  private readonly logger = new Logger(WebhookIngestService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly handlers: HandlerRegistry,
+    private readonly queue: QueueRepository,
+  ) {}
+
+  async accept(event: StripeEvent, rawPayload: string): Promise<IngestResult> {
+    const ignoredBecause = this.ignoredBecause(event);
+    let id: string | null;
+    try {
+      id = await this.queue.insertEvent(event, rawPayload, ignoredBecause ? 'ignored' : 'pending', null);
+    } catch (error) {
+      // jsonb cannot hold \u0000 or unpaired surrogates; refuse the event rather than alter it.
+      if (sqlState(error) === '22P05' || sqlState(error) === '22P02') {
+        throw new AppError(
+          ErrorCode.InvalidPayload,
+          'The event contains text PostgreSQL cannot store as JSON (\\u0000 or an unpaired surrogate).',
+        );
+      }
+      throw error;
+    }
+    if (id === null) {
+      this.logger.log({ eventId: event.id, eventType: event.type }, 'duplicate delivery acknowledged');
+      return { duplicate: true };
+    }
+    this.logger.log(
+      { eventId: event.id, eventType: event.type, ...(ignoredBecause ? { ignored: ignoredBecause } : {}) },
+      ignoredBecause ? 'event stored as ignored' : 'event stored',
+    );
+    return { duplicate: false };
+  }
+
+  private ignoredBecause(event: StripeEvent): string | undefined {
+    if (this.config.stripeLivemode !== undefined && event.livemode !== this.config.stripeLivemode) {
+      return `livemode ${String(event.livemode)} while STRIPE_LIVEMODE=${String(this.config.stripeLivemode)}`;
+    }
+    if (!this.handlers.has(event.type)) {
+      return 'no handler for this event type';
+    }
+    return undefined;
+  }
+}

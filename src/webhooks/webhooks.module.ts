@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { QueueModule } from '../queue/queue.module';
+import { StripeSignatureVerifier } from './stripe-signature.verifier';
+import { WebhookIngestService } from './webhook-ingest.service';
+import { WebhooksController } from './webhooks.controller';
+
+@Module({
+  imports: [QueueModule],
+  controllers: [WebhooksController],
+  providers: [StripeSignatureVerifier, WebhookIngestService],
+})
+export class WebhooksModule {}
