@@ -1,0 +1,76 @@
+import { ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { json, raw } from 'express';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { LifecycleService } from './common/lifecycle.service';
+import { AppConfig, Environment } from './config/app-config';
+import { withDevelopmentSecrets } from './config/development-secrets';
+import { resolveDatabase } from './database/database-location';
+
+/** The JSON body limit of every route but the webhook (admin and product APIs take small bodies). */
+const API_BODY_LIMIT = '256kb';
+
+/**
+ * Builds the application exactly as it runs, for main and for tests. The webhook route gets its
+ * body as raw bytes, limited to WEBHOOK_MAX_BODY_BYTES: the signature is computed over those bytes,
+ * and no parser may refuse the request before the signature is checked.
+ */
+export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {
+    bodyParser: false,
+    bufferLogs: true,
+    abortOnError: false,
+  });
+  app.useLogger(app.get(Logger));
+  app.disable('x-powered-by');
+  app.use('/webhooks/stripe', raw({ type: () => true, limit: config.webhookMaxBodyBytes }));
+  app.use(json({ limit: API_BODY_LIMIT }));
+  app.useGlobalFilters(new AllExceptionsFilter());
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  return app;
+}
+
+export interface RunningService {
+  app: NestExpressApplication;
+  config: AppConfig;
+  /** Base URL the service listens on. */
+  url: string;
+  /** Graceful stop: not ready, stop claiming, finish in-flight work, close, stop the embedded database. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Validates the configuration (generating development secrets when allowed), starts the embedded
+ * database when there is no DATABASE_URL, and serves on PORT.
+ */
+export async function startService(env: Environment, print: (line: string) => void): Promise<RunningService> {
+  const initial = AppConfig.fromEnvironment(withDevelopmentSecrets(env, print));
+  const database = await resolveDatabase(initial.databaseUrl, initial.dataDir, print);
+  const config = initial.with({ databaseUrl: database.url });
+  let app: NestExpressApplication;
+  try {
+    app = await createApp(config);
+    await app.listen(config.port);
+  } catch (error) {
+    await database.embedded?.stop();
+    throw error;
+  }
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  return {
+    app,
+    config,
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      app.get(LifecycleService).beginShutdown();
+      try {
+        await app.close();
+      } finally {
+        await database.embedded?.stop();
+      }
+    },
+  };
+}

@@ -1,0 +1,29 @@
+import type { Params } from 'nestjs-pino';
+import type { AppConfig } from '../config/app-config';
+
+/**
+ * pino: JSON lines on stdout (pretty-printed in development). Credentials and signatures are
+ * redacted from request logs; probes and scrapes are not logged per request.
+ */
+export function loggerOptions(config: AppConfig): Params {
+  return {
+    pinoHttp: {
+      level: config.logLevel,
+      transport:
+        config.nodeEnv === 'development' && config.logLevel !== 'silent'
+          ? { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' } }
+          : undefined,
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers["stripe-signature"]', 'req.headers.cookie'],
+        censor: '[redacted]',
+      },
+      quietReqLogger: true,
+      autoLogging: {
+        ignore: (request) => {
+          const url = request.url ?? '';
+          return url.startsWith('/health/') || url === '/metrics';
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { Injectable } from '@nestjs/common';
+import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { DataSource } from 'typeorm';
+import { LifecycleService } from '../common/lifecycle.service';
+import { pendingMigrations } from '../database/migrator';
+
+const PING_TIMEOUT_MS = 2_000;
+
+@Injectable()
+export class DatabaseIndicators {
+  /** Once every migration is seen applied, it stays so for this process's life. */
+  private migrationsApplied = false;
+
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    private readonly dataSource: DataSource,
+    private readonly lifecycle: LifecycleService,
+  ) {}
+
+  /** `SELECT 1` within a short timeout, so that a hung database fails the probe instead of hanging it. */
+  async ping<Key extends string>(key: Key): Promise<HealthIndicatorResult<Key>> {
+    const check = this.indicators.check(key);
+    if (this.lifecycle.isShuttingDown) {
+      return check.down({ message: 'shutting down' });
+    }
+    try {
+      await withTimeout(this.dataSource.query('SELECT 1'), PING_TIMEOUT_MS);
+      return check.up();
+    } catch {
+      return check.down({ message: 'database unreachable' });
+    }
+  }
+
+  async migrations<Key extends string>(key: Key): Promise<HealthIndicatorResult<Key>> {
+    const check = this.indicators.check(key);
+    if (!this.migrationsApplied) {
+      try {
+        const pending = await withTimeout(pendingMigrations(this.dataSource), PING_TIMEOUT_MS);
+        if (pending.length > 0) {
+          return check.down({ message: 'migrations pending', pending });
+        }
+        this.migrationsApplied = true;
+      } catch {
+        return check.down({ message: 'database unreachable' });
+      }
+    }
+    return check.up();
+  }
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,48 @@
+import 'reflect-metadata';
+import { startService } from './app-setup';
+import { ConfigurationError } from './config/app-config';
+import { readEnvironment } from './config/environment-source';
+
+const print = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/** Longest a shutdown may take before the process gives up and exits 1 (Kubernetes would SIGKILL anyway). */
+const SHUTDOWN_DEADLINE_MS = 60_000;
+
+async function main(): Promise<void> {
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    service = await startService(readEnvironment(), print);
+  } catch (error) {
+    print(error instanceof ConfigurationError ? error.message : `Start-up failed: ${describe(error)}`);
+    process.exit(1);
+  }
+  print(`stripe-webhook-processor listening on ${service.url} (POST /webhooks/stripe)`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    print(`${signal} received: draining and shutting down`);
+    setTimeout(() => {
+      print('shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    service.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        print(`shutdown failed: ${describe(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+void main();
