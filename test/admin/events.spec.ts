@@ -1,0 +1,63 @@
+import { createTestDatabase, TestDatabase } from '../support/database';
+import { randomId, stripeEvent } from '../support/stripe';
+import { ADMIN_TOKEN, AUDITOR_TOKEN, startTestApp, TestApp } from '../support/test-app';
+
+describe('GET /admin/events/:stripeEventId', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await startTestApp(db.url);
+  });
+  afterAll(async () => {
+    await t.close();
+    await db.drop();
+  });
+
+  it('refuses a request without a token, with a malformed header, or with a wrong token (401 JSON)', async () => {
+    for (const header of [
+      undefined,
+      'Basic abc',
+      'Bearer',
+      `Bearer ${ADMIN_TOKEN}x`,
+      `Bearer ${ADMIN_TOKEN.slice(0, -1)}`,
+    ]) {
+      const req = t.http.get('/admin/events/evt_x');
+      const res = await (header === undefined ? req : req.set('Authorization', header));
+      expect(res.status).toBe(401);
+      expect(res.body).toEqual({ statusCode: 401, error: 'unauthorized', message: expect.any(String) });
+    }
+  });
+
+  it('returns an event with the SPEC fields, for any configured token', async () => {
+    const event = stripeEvent('some.unhandled_type', { id: randomId('obj') });
+    expect((await t.deliver(event)).status).toBe(200);
+    for (const token of [ADMIN_TOKEN, AUDITOR_TOKEN]) {
+      const res = await t.http.get(`/admin/events/${event.id as string}`).set('Authorization', `Bearer ${token}`);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({
+        stripe_event_id: event.id,
+        event_type: 'some.unhandled_type',
+        status: 'ignored',
+        attempts: 0,
+        last_error: null,
+        received_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+        processed_at: expect.stringMatching(/Z$/),
+      });
+    }
+  });
+
+  it('answers 404 for an event never stored', async () => {
+    const res = await t.http.get('/admin/events/evt_never_seen').set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+    expect(res.status).toBe(404);
+    expect(res.body.error).toBe('not_found');
+  });
+
+  it('treats SQL metacharacters in the id as data', async () => {
+    const res = await t.http
+      .get(`/admin/events/${encodeURIComponent("evt_1' OR '1'='1")}`)
+      .set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+    expect(res.status).toBe(404);
+  });
+});

@@ -1,0 +1,51 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { createApp } from '../../src/app-setup';
+import { AppConfig, Environment } from '../../src/config/app-config';
+import { signatureHeader, TEST_SECRET } from './stripe';
+
+export const ADMIN_TOKEN = 'ops-token-0123456789abcdef';
+export const AUDITOR_TOKEN = 'auditor-token-0123456789abcdef';
+
+export interface TestApp {
+  app: NestExpressApplication;
+  config: AppConfig;
+  url: string;
+  http: ReturnType<typeof request>;
+  /** POSTs a JSON event to /webhooks/stripe with a valid signature (unless a header is given). */
+  deliver(event: unknown, options?: { header?: string; secret?: string }): Promise<request.Response>;
+  close(): Promise<void>;
+}
+
+/** The service as it runs (createApp, listening on a free port), with test configuration. */
+export async function startTestApp(databaseUrl: string, env: Environment = {}): Promise<TestApp> {
+  const config = AppConfig.fromEnvironment({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    STRIPE_WEBHOOK_SECRET: TEST_SECRET,
+    ADMIN_API_TOKEN: `ops:${ADMIN_TOKEN},auditor:${AUDITOR_TOKEN}`,
+    DATABASE_URL: databaseUrl,
+    DB_MIGRATE_ON_BOOT: 'false',
+    ...env,
+  });
+  const app = await createApp(config);
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address();
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const http = request(url);
+  return {
+    app,
+    config,
+    url,
+    http,
+    deliver: (event, options = {}) => {
+      const payload = typeof event === 'string' ? event : JSON.stringify(event);
+      return http
+        .post('/webhooks/stripe')
+        .set('Content-Type', 'application/json')
+        .set('Stripe-Signature', options.header ?? signatureHeader(payload, options.secret ?? TEST_SECRET))
+        .send(payload);
+    },
+    close: () => app.close(),
+  };
+}

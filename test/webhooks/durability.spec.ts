@@ -1,0 +1,77 @@
+import { HandlerRegistry } from '../../src/queue/handler-registry';
+import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { randomId, signatureHeader, stripeEvent } from '../support/stripe';
+import { TcpProxy } from '../support/tcp-proxy';
+import { startTestApp, TestApp } from '../support/test-app';
+
+describe('POST /webhooks/stripe: durability', () => {
+  let db: TestDatabase;
+  let proxy: TcpProxy;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    proxy = await TcpProxy.start(db.url);
+    t = await startTestApp(proxy.urlFor(db.url));
+    // A handled type, so that accepted events are queued (the queue row must commit with the event).
+    t.app.get(HandlerRegistry).register('test.handled', () => new Promise(() => undefined));
+  });
+  afterAll(async () => {
+    await t.close();
+    await proxy.close();
+    await db.drop();
+  });
+
+  it('stores a handled event and its queue row together', async () => {
+    const event = stripeEvent('test.handled', { id: randomId('obj') });
+    expect((await t.deliver(event)).status).toBe(200);
+    const { rows } = await db.pool.query(
+      `SELECT e.status, q.attempts FROM subscription_events e JOIN webhook_retry_queue q ON q.event_id = e.id
+        WHERE e.stripe_event_id = $1`,
+      [event.id],
+    );
+    expect(rows).toEqual([{ status: 'pending', attempts: expect.any(Number) }]);
+  });
+
+  it('acknowledges 20 concurrent copies of one event with 200 and stores it once', async () => {
+    const payload = JSON.stringify(stripeEvent('test.handled', { id: randomId('obj') }));
+    const header = signatureHeader(payload);
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        t.http
+          .post('/webhooks/stripe')
+          .set('Stripe-Signature', header)
+          .set('Content-Type', 'application/json')
+          .send(payload),
+      ),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(responses.filter((r) => r.body.duplicate !== true)).toHaveLength(1);
+    expect(responses.filter((r) => r.body.duplicate === true)).toHaveLength(19);
+    const id = JSON.parse(payload).id as string;
+    expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [id])).toBe(1);
+    expect(await count(db.pool, 'webhook_retry_queue', 'stripe_event_id = $1', [id])).toBe(1);
+  });
+
+  it('answers 503 unavailable while the database is unreachable, then accepts the same delivery', async () => {
+    const payload = JSON.stringify(stripeEvent('test.handled', { id: randomId('obj') }));
+    const header = signatureHeader(payload);
+    const send = () =>
+      t.http
+        .post('/webhooks/stripe')
+        .set('Stripe-Signature', header)
+        .set('Content-Type', 'application/json')
+        .send(payload);
+
+    proxy.cut();
+    const refused = await send();
+    expect(refused.status).toBe(503);
+    expect(refused.body).toEqual({ statusCode: 503, error: 'unavailable', message: expect.any(String) });
+
+    proxy.restore();
+    const accepted = await send();
+    expect(accepted.status).toBe(200);
+    expect(accepted.body).toEqual({ received: true });
+    expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [JSON.parse(payload).id])).toBe(1);
+  });
+});
