@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AdminModule } from './admin/admin.module';
 import { loggerOptions } from './common/logger-options';
@@ -18,6 +19,7 @@ export class AppModule {
         CoreModule.forRoot(config),
         LoggerModule.forRoot(loggerOptions(config)),
         DatabaseModule.forRoot(),
+        ScheduleModule.forRoot(),
         QueueModule,
         WebhooksModule,
         AdminModule,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, QueryRunner } from 'typeorm';
 import type { StripeEvent } from '../common/stripe-event';
+import { sql } from '../database/sql';
 
 export type EventStatus = 'pending' | 'processed' | 'ignored' | 'dead' | 'discarded';
 
@@ -9,6 +10,25 @@ export interface PreClaim {
   token: string;
   lockedBy: string;
   leaseMs: number;
+}
+
+/** A queue row this replica holds: its lease is fenced by `token`. */
+export interface ClaimedRow {
+  eventId: string;
+  token: string;
+  /** Attempts so far, this one included. */
+  attempts: number;
+  eventType: string;
+  stripeEventId: string;
+  payload: unknown;
+}
+
+export interface DeadLetterRow {
+  id: string;
+  stripe_event_id: string;
+  event_type: string;
+  retry_count: number;
+  error: string;
 }
 
 export interface EventRecord {
@@ -41,7 +61,8 @@ export class QueueRepository {
     status: 'pending' | 'ignored',
     claim: PreClaim | null,
   ): Promise<string | null> {
-    const rows = await this.dataSource.query<Array<{ id: string }>>(
+    const { rows } = await sql<{ id: string }>(
+      this.dataSource,
       `WITH event AS (
          INSERT INTO subscription_events
            (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, processed_at)
@@ -75,7 +96,8 @@ export class QueueRepository {
 
   /** An event's state; `attempts` and `last_error` come from its queue row while it is queued. */
   async findEvent(stripeEventId: string): Promise<EventRecord | null> {
-    const rows = await this.dataSource.query<EventRecord[]>(
+    const { rows } = await sql<EventRecord>(
+      this.dataSource,
       `SELECT e.stripe_event_id, e.event_type, e.status,
               COALESCE(q.attempts, e.attempts) AS attempts,
               COALESCE(q.last_error, e.last_error) AS last_error,
@@ -86,5 +108,153 @@ export class QueueRepository {
       [stripeEventId],
     );
     return rows[0] ?? null;
+  }
+
+  /**
+   * Claims up to `limit` due rows for this replica in one statement. The CTE selects due rows in
+   * due order with FOR UPDATE SKIP LOCKED, so rows another replica is claiming or working on are
+   * skipped, never waited for, and LIMIT bounds the claim exactly (an UPDATE … WHERE id IN (SELECT …
+   * LIMIT n) can be re-evaluated and take more). The UPDATE counts the attempt, gives each row a
+   * fresh lock token, and leases it: next_retry_at moves to now() + lease, so the row of a replica
+   * that dies becomes due again once the lease runs out.
+   */
+  async claimDue(limit: number, lockedBy: string, leaseMs: number): Promise<ClaimedRow[]> {
+    const { rows } = await sql<{
+      event_id: string;
+      lock_token: string;
+      attempts: number;
+      event_type: string;
+      stripe_event_id: string;
+      payload: unknown;
+    }>(
+      this.dataSource,
+      `WITH due AS (
+         SELECT event_id
+           FROM webhook_retry_queue
+          WHERE next_retry_at <= now()
+          ORDER BY next_retry_at
+          LIMIT $1
+            FOR UPDATE SKIP LOCKED
+       ), claimed AS (
+         UPDATE webhook_retry_queue q
+            SET attempts = q.attempts + 1,
+                lock_token = gen_random_uuid(),
+                locked_by = $2,
+                next_retry_at = now() + $3 * interval '1 millisecond'
+           FROM due
+          WHERE q.event_id = due.event_id
+         RETURNING q.event_id, q.lock_token, q.attempts, q.event_type, q.stripe_event_id
+       )
+       SELECT c.event_id, c.lock_token, c.attempts, c.event_type, c.stripe_event_id, e.payload
+         FROM claimed c
+         JOIN subscription_events e ON e.id = c.event_id`,
+      [limit, lockedBy, leaseMs],
+    );
+    return rows.map((r) => ({
+      eventId: r.event_id,
+      token: r.lock_token,
+      attempts: r.attempts,
+      eventType: r.event_type,
+      stripeEventId: r.stripe_event_id,
+      payload: r.payload,
+    }));
+  }
+
+  /**
+   * Schedules the next attempt after a failed one, fenced on the lock token: a replica whose lease
+   * was taken over changes nothing. The row is unlocked and due `delaySeconds` after now() (the
+   * database clock); the event row records the attempts and the error for the admin API.
+   */
+  async scheduleRetry(row: ClaimedRow, error: string, delaySeconds: number): Promise<boolean> {
+    const { rows } = await sql<{ id: string }>(
+      this.dataSource,
+      `WITH q AS (
+         UPDATE webhook_retry_queue
+            SET lock_token = NULL, locked_by = NULL, last_error = $3,
+                next_retry_at = now() + $4 * interval '1 second'
+          WHERE event_id = $1 AND lock_token = $2
+         RETURNING event_id, attempts
+       )
+       UPDATE subscription_events e
+          SET attempts = q.attempts, last_error = $3
+         FROM q
+        WHERE e.id = q.event_id
+       RETURNING e.id`,
+      [row.eventId, row.token, error, delaySeconds],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Moves a row that used up its attempts (or failed permanently) to the dead-letter queue and marks
+   * its event `dead`, in one statement, fenced on the lock token. Returns the dead letter, or null
+   * when the lease was lost.
+   */
+  async deadLetter(row: ClaimedRow, error: string): Promise<DeadLetterRow | null> {
+    const { rows } = await sql<DeadLetterRow>(
+      this.dataSource,
+      `WITH q AS (
+         DELETE FROM webhook_retry_queue
+          WHERE event_id = $1 AND lock_token = $2
+         RETURNING event_id, stripe_event_id, event_type, attempts
+       ), e AS (
+         UPDATE subscription_events e
+            SET status = 'dead', attempts = q.attempts, last_error = $3
+           FROM q
+          WHERE e.id = q.event_id
+         RETURNING e.id, e.event_created_at
+       )
+       INSERT INTO webhook_dead_letter_queue
+         (event_id, stripe_event_id, event_type, retry_count, error, original_timestamp)
+       SELECT q.event_id, q.stripe_event_id, q.event_type, q.attempts, $3, e.event_created_at
+         FROM q JOIN e ON e.id = q.event_id
+       RETURNING id, stripe_event_id, event_type, retry_count, error`,
+      [row.eventId, row.token, error],
+    );
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Gives a held row back, due now, for any replica to take: on shutdown, and when an attempt could
+   * not run because the database was unreachable (then `uncount` undoes the attempt the claim
+   * counted, so that outages never use attempts up). Fenced on the lock token.
+   */
+  async release(eventId: string, token: string, uncount: boolean): Promise<boolean> {
+    const { rows } = await sql<{ event_id: string }>(
+      this.dataSource,
+      `UPDATE webhook_retry_queue
+          SET lock_token = NULL, locked_by = NULL, next_retry_at = now(),
+              attempts = CASE WHEN $3 THEN greatest(attempts - 1, 0) ELSE attempts END
+        WHERE event_id = $1 AND lock_token = $2
+       RETURNING event_id`,
+      [eventId, token, uncount],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * First statement of an attempt's transaction: deletes the held queue row, fenced on the lock
+   * token. From here until commit the row is locked, so no other replica can claim it even if the
+   * lease runs out; if the token no longer matches (the lease was lost and the row re-claimed), the
+   * attempt must not run. The delete commits only with the handler's writes.
+   */
+  async takeForAttempt(runner: QueryRunner, row: ClaimedRow): Promise<boolean> {
+    const { rows } = await sql(
+      runner,
+      `DELETE FROM webhook_retry_queue WHERE event_id = $1 AND lock_token = $2 RETURNING event_id`,
+      [row.eventId, row.token],
+    );
+    return rows.length > 0;
+  }
+
+  /** Last statement of a successful attempt's transaction. */
+  async complete(runner: QueryRunner, row: ClaimedRow, status: 'processed' | 'ignored'): Promise<void> {
+    await sql(
+      runner,
+      `UPDATE subscription_events
+          SET status = $2, attempts = $3, last_error = NULL, processed_at = now()
+        WHERE id = $1`,
+      [row.eventId, status, row.attempts],
+    );
   }
 }

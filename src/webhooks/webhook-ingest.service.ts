@@ -3,8 +3,10 @@ import { AppError, ErrorCode } from '../common/app-error';
 import { sqlState } from '../common/database-errors';
 import type { StripeEvent } from '../common/stripe-event';
 import { AppConfig } from '../config/app-config';
+import { Dispatcher } from '../queue/dispatcher.service';
 import { HandlerRegistry } from '../queue/handler-registry';
 import { QueueRepository } from '../queue/queue.repository';
+import { RetryWorker } from '../queue/retry-worker.service';
 
 export interface IngestResult {
   duplicate: boolean;
@@ -14,6 +16,10 @@ export interface IngestResult {
  * Stores an accepted event durably and hands it to the queue; never runs business logic. An event
  * is stored as `ignored` when no handler exists for its type or its livemode is not the configured
  * one, so that it is still on record and can be reprocessed later.
+ *
+ * When this replica has a free slot the queue row is inserted already held by it, and the handler
+ * starts right after the commit (the response does not wait for it). Otherwise the row is due at
+ * once and the retry worker is nudged to take it as soon as a slot frees up, here or elsewhere.
  */
 @Injectable()
 export class WebhookIngestService {
@@ -23,14 +29,20 @@ export class WebhookIngestService {
     private readonly config: AppConfig,
     private readonly handlers: HandlerRegistry,
     private readonly queue: QueueRepository,
+    private readonly dispatcher: Dispatcher,
+    private readonly worker: RetryWorker,
   ) {}
 
   async accept(event: StripeEvent, rawPayload: string): Promise<IngestResult> {
     const ignoredBecause = this.ignoredBecause(event);
+    const claim = ignoredBecause ? null : this.dispatcher.reserve();
     let id: string | null;
     try {
-      id = await this.queue.insertEvent(event, rawPayload, ignoredBecause ? 'ignored' : 'pending', null);
+      id = await this.queue.insertEvent(event, rawPayload, ignoredBecause ? 'ignored' : 'pending', claim);
     } catch (error) {
+      if (claim) {
+        this.dispatcher.cancel();
+      }
       // jsonb cannot hold \u0000 or unpaired surrogates; refuse the event rather than alter it.
       if (sqlState(error) === '22P05' || sqlState(error) === '22P02') {
         throw new AppError(
@@ -41,8 +53,26 @@ export class WebhookIngestService {
       throw error;
     }
     if (id === null) {
+      if (claim) {
+        this.dispatcher.cancel();
+      }
       this.logger.log({ eventId: event.id, eventType: event.type }, 'duplicate delivery acknowledged');
       return { duplicate: true };
+    }
+    if (claim) {
+      this.dispatcher.start(
+        {
+          eventId: id,
+          token: claim.token,
+          attempts: 1,
+          eventType: event.type,
+          stripeEventId: event.id,
+          payload: event.payload,
+        },
+        true,
+      );
+    } else if (!ignoredBecause) {
+      this.worker.nudge();
     }
     this.logger.log(
       { eventId: event.id, eventType: event.type, ...(ignoredBecause ? { ignored: ignoredBecause } : {}) },

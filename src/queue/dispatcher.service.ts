@@ -1,0 +1,109 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { AppConfig } from '../config/app-config';
+import { EventProcessor } from './event-processor';
+import { ClaimedRow, PreClaim } from './queue.repository';
+
+/**
+ * Runs held events on this replica, at most WORKER_CONCURRENCY at once. A webhook that arrives
+ * while a slot is free is inserted already held by this replica (`reserve`) and handled right
+ * after the acknowledgement, without waiting for the retry worker; the worker fills the remaining
+ * slots from the queue.
+ */
+@Injectable()
+export class Dispatcher {
+  private readonly logger = new Logger(Dispatcher.name);
+  /** Written to `locked_by`, so operators can see which replica holds a row. */
+  readonly replicaId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private active = 0;
+  private reserved = 0;
+  private stopping = false;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly processor: EventProcessor,
+  ) {}
+
+  get freeSlots(): number {
+    return this.stopping ? 0 : Math.max(0, this.config.workerConcurrency - this.active - this.reserved);
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /** A slot for an event about to be inserted already held by this replica, or null when none is free. */
+  reserve(): PreClaim | null {
+    if (this.freeSlots === 0) {
+      return null;
+    }
+    this.reserved++;
+    return { token: randomUUID(), lockedBy: this.replicaId, leaseMs: this.processor.leaseMs };
+  }
+
+  /** The insert did not happen (duplicate, error): give the slot back. */
+  cancel(): void {
+    this.reserved--;
+    this.wake();
+  }
+
+  /** Starts a held row now; `reserved` when its slot came from `reserve`. */
+  start(row: ClaimedRow, reserved: boolean): void {
+    if (reserved) {
+      this.reserved--;
+    }
+    this.active++;
+    this.processor
+      .attempt(row)
+      .catch((error: unknown) =>
+        this.logger.error({ eventId: row.stripeEventId, eventType: row.eventType, err: error }, 'attempt crashed'),
+      )
+      .finally(() => {
+        this.active--;
+        this.wake();
+      });
+  }
+
+  /** Resolves when a slot may be free (or when stopping). */
+  waitForSlot(): Promise<void> {
+    if (this.freeSlots > 0 || this.stopping) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Resolves when nothing runs or is reserved on this replica. */
+  async whenIdle(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.active + this.reserved > 0) {
+      if (Date.now() >= deadline) {
+        return false;
+      }
+      await Promise.race([
+        new Promise<void>((resolve) => this.waiters.push(resolve)),
+        new Promise<void>((resolve) => setTimeout(resolve, Math.min(250, Math.max(0, deadline - Date.now())))),
+      ]);
+    }
+    return true;
+  }
+
+  /** Stops taking work and waits (bounded) for what runs to finish. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    const finished = await this.whenIdle(this.processor.leaseMs);
+    if (!finished) {
+      this.logger.warn({ active: this.active }, 'attempts still running at shutdown; their leases will expire');
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) {
+      resolve();
+    }
+  }
+}

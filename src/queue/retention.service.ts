@@ -1,0 +1,85 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CronJob } from 'cron';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { sql } from '../database/sql';
+
+export const RETENTION_JOB_NAME = 'event-retention';
+/** Daily, at 03:17 (server time). */
+const RETENTION_CRON = '0 17 3 * * *';
+const RETENTION_LOCK_KEY = 4_242_002;
+const BATCH = 5_000;
+
+/**
+ * Deletes processed and ignored events older than EVENT_RETENTION_DAYS, in batches of 5,000 so that
+ * no statement holds locks for long. Pending, dead and discarded events are never deleted. One
+ * replica prunes at a time (a session advisory lock, tried, not waited for).
+ */
+@Injectable()
+export class RetentionService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(RetentionService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly dataSource: DataSource,
+    private readonly scheduler: SchedulerRegistry,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const job = CronJob.from({ cronTime: RETENTION_CRON, onTick: () => void this.prune(), start: true });
+    this.scheduler.addCronJob(RETENTION_JOB_NAME, job);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.scheduler.doesExist('cron', RETENTION_JOB_NAME)) {
+      await this.scheduler.getCronJob(RETENTION_JOB_NAME).stop();
+      this.scheduler.deleteCronJob(RETENTION_JOB_NAME);
+    }
+  }
+
+  /** Returns the number of events deleted, or null when another replica was pruning. */
+  async prune(): Promise<number | null> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      await runner.connect();
+      const {
+        rows: [{ locked }],
+      } = await sql<{ locked: boolean }>(runner, 'SELECT pg_try_advisory_lock($1) AS locked', [RETENTION_LOCK_KEY]);
+      if (!locked) {
+        return null;
+      }
+      try {
+        let total = 0;
+        for (;;) {
+          // Walks the primary key from the oldest events; no extra index is kept for this daily job.
+          const { affected: deleted } = await sql(
+            runner,
+            `DELETE FROM subscription_events
+              WHERE id IN (SELECT id FROM subscription_events
+                            WHERE status IN ('processed', 'ignored')
+                              AND processed_at < now() - $1 * interval '1 day'
+                            ORDER BY id
+                            LIMIT $2)`,
+            [this.config.eventRetentionDays, BATCH],
+          );
+          total += deleted;
+          if (deleted < BATCH) {
+            break;
+          }
+        }
+        if (total > 0) {
+          this.logger.log({ deleted: total, retentionDays: this.config.eventRetentionDays }, 'old events pruned');
+        }
+        return total;
+      } finally {
+        await runner.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK_KEY]);
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'retention run failed; the next run will catch up');
+      return 0;
+    } finally {
+      await runner.release();
+    }
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Capped exponential backoff with jitter.
+ *
+ * After attempt n fails, attempt n+1 is due min(max, base · 2^(n−1)) seconds later, moved by a
+ * uniform ±10% jitter so that events that failed together (say, during an outage) do not all come
+ * back in the same second; the result never exceeds the cap and is never negative or NaN. With the
+ * defaults (30 s, 3600 s) that is 30 s, 60 s, 120 s … 1920 s, then 3600 s for every later attempt.
+ * The delay is added to the database clock (`now()`), never to this machine's.
+ */
+export interface RetryPolicy {
+  baseDelaySeconds: number;
+  maxDelaySeconds: number;
+  maxAttempts: number;
+}
+
+export const JITTER = 0.1;
+
+/** The nominal delay after attempt `attempt` (1-based) failed, before jitter. */
+export function nominalDelaySeconds(attempt: number, policy: RetryPolicy): number {
+  const n = Number.isFinite(attempt) && attempt >= 1 ? Math.floor(attempt) : 1;
+  // 2^(n−1) overflows to Infinity for large n, which min() turns into the cap.
+  return Math.min(policy.maxDelaySeconds, policy.baseDelaySeconds * 2 ** (n - 1));
+}
+
+/** The delay to schedule after attempt `attempt` failed; `random` is in [0, 1). */
+export function retryDelaySeconds(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const nominal = nominalDelaySeconds(attempt, policy);
+  const jittered = nominal * (1 + JITTER * (2 * random() - 1));
+  return Math.max(0, Math.min(policy.maxDelaySeconds, jittered));
+}
+
+/** Whether attempt `attempt` was the last one allowed. */
+export function isLastAttempt(attempt: number, policy: RetryPolicy): boolean {
+  return attempt >= policy.maxAttempts;
+}
