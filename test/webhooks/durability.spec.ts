@@ -3,20 +3,23 @@ import { count, createTestDatabase, TestDatabase } from '../support/database';
 import { randomId, signatureHeader, stripeEvent } from '../support/stripe';
 import { TcpProxy } from '../support/tcp-proxy';
 import { startTestApp, TestApp } from '../support/test-app';
+import { Gate } from '../support/wait';
 
 describe('POST /webhooks/stripe: durability', () => {
   let db: TestDatabase;
   let proxy: TcpProxy;
   let t: TestApp;
+  const gate = new Gate();
 
   beforeAll(async () => {
     db = await createTestDatabase();
     proxy = await TcpProxy.start(db.url);
     t = await startTestApp(proxy.urlFor(db.url));
-    // A handled type, so that accepted events are queued (the queue row must commit with the event).
-    t.app.get(HandlerRegistry).register('test.handled', () => new Promise(() => undefined));
+    // A handled type, so that accepted events are queued; the handler waits, so the rows stay visible.
+    t.app.get(HandlerRegistry).register('test.handled', () => gate.wait());
   });
   afterAll(async () => {
+    gate.open();
     await t.close();
     await proxy.close();
     await db.drop();

@@ -1,0 +1,92 @@
+import { Dispatcher } from '../../src/queue/dispatcher.service';
+import { HandlerRegistry } from '../../src/queue/handler-registry';
+import { RetryWorker } from '../../src/queue/retry-worker.service';
+import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { eventState, FAST_QUEUE, settle } from '../support/queue';
+import { randomId, stripeEvent } from '../support/stripe';
+import { TcpProxy } from '../support/tcp-proxy';
+import { startTestApp, TestApp } from '../support/test-app';
+import { Gate, waitUntil } from '../support/wait';
+
+describe('database outages never use up attempts', () => {
+  let db: TestDatabase;
+  let proxy: TcpProxy;
+  let t: TestApp;
+  const gate = new Gate();
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await db.pool.query('CREATE TABLE test_effects (event_id text NOT NULL)');
+    proxy = await TcpProxy.start(db.url);
+    t = await startTestApp(proxy.urlFor(db.url), { ...FAST_QUEUE, RETRY_MAX_ATTEMPTS: '2' });
+    const registry = t.app.get(HandlerRegistry);
+    registry.register('test.ok', (event, manager) => manager.query('INSERT INTO test_effects VALUES ($1)', [event.id]));
+    registry.register('test.gated', async (event, manager) => {
+      await gate.wait();
+      await manager.query('INSERT INTO test_effects VALUES ($1)', [event.id]);
+    });
+  });
+  afterAll(async () => {
+    gate.open();
+    await t.close();
+    await proxy.close();
+    await db.drop();
+  });
+
+  it('rows pending while the database is down are all processed once it returns, with attempts = 1', async () => {
+    const events = Array.from({ length: 10 }, () => stripeEvent('test.ok', { id: randomId('obj') }));
+    // Stored while the worker could not run them (as if acknowledged just before the outage).
+    for (const event of events) {
+      const { rows } = await db.pool.query(
+        `INSERT INTO subscription_events (stripe_event_id, event_type, payload) VALUES ($1, 'test.ok', $2) RETURNING id`,
+        [event.id, JSON.stringify(event)],
+      );
+      await db.pool.query(
+        `INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type) VALUES ($1, $2, 'test.ok')`,
+        [rows[0].id, event.id],
+      );
+    }
+    proxy.cut();
+    const worker = t.app.get(RetryWorker);
+    for (let i = 0; i < 5; i++) {
+      await worker.drain(); // each claim fails: nothing is taken, nothing counted
+    }
+    proxy.restore();
+    for (const event of events) {
+      expect(await settle(t, db.pool, event.id as string)).toEqual({
+        status: 'processed',
+        attempts: 1,
+        last_error: null,
+      });
+    }
+    expect(await count(db.pool, 'test_effects')).toBe(10);
+  });
+
+  it('an attempt cut off by an outage is given back uncounted, and processed once the database returns', async () => {
+    const event = stripeEvent('test.gated', { id: randomId('obj') });
+    expect((await t.deliver(event)).status).toBe(200);
+    // The handler is running (its transaction holds the row) when the database goes away.
+    await waitUntil(
+      async () =>
+        (
+          await db.pool.query(
+            `SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database()`,
+          )
+        ).rowCount,
+      5_000,
+      'attempt in progress',
+    );
+    proxy.cut();
+    gate.open();
+    await t.app.get(Dispatcher).whenIdle();
+    proxy.restore();
+    // RETRY_MAX_ATTEMPTS is 2: had the outage counted, one more failure would kill it. It must end processed, attempts 1.
+    expect(await settle(t, db.pool, event.id as string)).toEqual({
+      status: 'processed',
+      attempts: 1,
+      last_error: null,
+    });
+    expect(await count(db.pool, 'test_effects', 'event_id = $1', [event.id])).toBe(1);
+    expect(await eventState(db.pool, event.id as string)).toMatchObject({ status: 'processed' });
+  });
+});
