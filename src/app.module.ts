@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AdminModule } from './admin/admin.module';
+import { BillingModule } from './billing/billing.module';
 import { loggerOptions } from './common/logger-options';
 import { AppConfig } from './config/app-config';
 import { CoreModule } from './config/core.module';
@@ -21,6 +22,7 @@ export class AppModule {
         DatabaseModule.forRoot(),
         ScheduleModule.forRoot(),
         QueueModule,
+        BillingModule,
         WebhooksModule,
         AdminModule,
         HealthModule,

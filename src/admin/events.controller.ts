@@ -1,7 +1,7 @@
 import { Controller, Get, Param, UseGuards } from '@nestjs/common';
 import { AppError, ErrorCode } from '../common/app-error';
 import { EventRecord, QueueRepository } from '../queue/queue.repository';
-import { AdminTokenGuard } from './admin-token.guard';
+import { AdminTokenGuard } from '../common/admin-token.guard';
 
 @Controller('admin/events')
 @UseGuards(AdminTokenGuard)

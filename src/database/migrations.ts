@@ -1,7 +1,8 @@
 import { CreateWebhookTables1767225600000 } from '../../migrations/1767225600000-create-webhook-tables';
+import { CreateBillingTables1767312000000 } from '../../migrations/1767312000000-create-billing-tables';
 
 /**
  * Every migration, oldest first. Listed rather than globbed so that the same list works compiled,
  * under Jest and in the migration CLI.
  */
-export const MIGRATIONS = [CreateWebhookTables1767225600000];
+export const MIGRATIONS = [CreateWebhookTables1767225600000, CreateBillingTables1767312000000];

@@ -1,4 +1,4 @@
-import { DataSource, QueryRunner } from 'typeorm';
+import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 
 export interface SqlResult<T> {
   rows: T[];
@@ -12,16 +12,21 @@ export interface SqlResult<T> {
  * misread; asking for the structured result removes the ambiguity.
  */
 export async function sql<T = Record<string, unknown>>(
-  executor: DataSource | QueryRunner,
+  executor: DataSource | QueryRunner | EntityManager,
   text: string,
   params: unknown[] = [],
 ): Promise<SqlResult<T>> {
-  const runner = executor instanceof DataSource ? executor.createQueryRunner() : executor;
+  // A transaction's EntityManager carries its query runner; a DataSource lends one from the pool.
+  const own =
+    executor instanceof EntityManager ? executor.queryRunner : executor instanceof DataSource ? undefined : executor;
+  const dataSource =
+    executor instanceof EntityManager ? executor.connection : executor instanceof DataSource ? executor : undefined;
+  const runner = own ?? (dataSource as DataSource).createQueryRunner();
   try {
     const result = await runner.query(text, params, true);
     return { rows: (result.records ?? []) as T[], affected: result.affected ?? 0 };
   } finally {
-    if (executor instanceof DataSource) {
+    if (!own) {
       await runner.release();
     }
   }

@@ -86,6 +86,7 @@ export class EventProcessor {
     const handler = this.handlers.get(row.eventType);
     const timeoutMs = this.config.handlerTimeoutMs;
     const runner = this.dataSource.createQueryRunner();
+    const afterCommit: Array<() => unknown> = [];
     try {
       await runner.connect();
       await runner.startTransaction();
@@ -99,11 +100,13 @@ export class EventProcessor {
         return 'lost';
       }
       if (handler) {
-        await this.withTimeout(runner, timeoutMs, () => handler(event, runner.manager));
+        const context = { afterCommit: (effect: () => unknown) => void afterCommit.push(effect) };
+        await this.withTimeout(runner, timeoutMs, () => handler(event, runner.manager, context));
       }
       const status = handler ? 'processed' : 'ignored';
       await this.queue.complete(runner, row, status);
       await runner.commitTransaction();
+      this.runAfterCommit(row, afterCommit);
       return status;
     } catch (error) {
       if (runner.isTransactionActive && !runner.isReleased) {
@@ -115,12 +118,25 @@ export class EventProcessor {
     }
   }
 
+  private runAfterCommit(row: ClaimedRow, effects: Array<() => unknown>): void {
+    for (const effect of effects) {
+      Promise.resolve()
+        .then(effect)
+        .catch((error: unknown) =>
+          this.logger.warn(
+            { eventId: row.stripeEventId, eventType: row.eventType, error: describe(error) },
+            'after-commit effect failed',
+          ),
+        );
+    }
+  }
+
   /**
    * Bounds the handler in JavaScript as well: past the limit the attempt fails at once, the
    * connection is dropped and its server process terminated, so the transaction can never commit
    * and its locks are freed now rather than when some statement next times out.
    */
-  private withTimeout(runner: QueryRunner, timeoutMs: number, work: () => Promise<void>): Promise<void> {
+  private withTimeout(runner: QueryRunner, timeoutMs: number, work: () => Promise<unknown>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new HandlerTimeoutError(timeoutMs));

@@ -2,12 +2,21 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { StripeEvent } from '../common/stripe-event';
 
+/** What a handler may ask of the attempt it runs in. */
+export interface HandlerContext {
+  /**
+   * Runs `effect` once the attempt has committed (never if it rolls back), for side effects outside
+   * the database such as alerts, so that a retried attempt does not repeat them.
+   */
+  afterCommit(effect: () => unknown): void;
+}
+
 /**
  * Handles one Stripe event type. It runs inside the transaction that also completes the event, so
  * every write must go through `manager`; throwing rolls all of it back and schedules a retry
  * (or dead-letters at once for a PermanentEventError).
  */
-export type EventHandler = (event: StripeEvent, manager: EntityManager) => Promise<void>;
+export type EventHandler = (event: StripeEvent, manager: EntityManager, context: HandlerContext) => Promise<unknown>;
 
 /** Which handler runs for which event type. An event type with no handler is stored and marked `ignored`. */
 @Injectable()

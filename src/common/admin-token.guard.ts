@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
-import { AppError, ErrorCode } from '../common/app-error';
+import { AppError, ErrorCode } from './app-error';
 import { AppConfig } from '../config/app-config';
 
 /** The holder of the bearer token that authorised a request; written to the audit log. */

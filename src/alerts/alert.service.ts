@@ -1,0 +1,43 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+
+const ALERT_TIMEOUT_MS = 5_000;
+
+/**
+ * Posts `{"text": …}` to ALERT_WEBHOOK_URL (a Slack-compatible incoming webhook). Never throws and
+ * never waits more than 5 s: an alert endpoint that fails or hangs must not affect processing.
+ * The URL itself is a credential and is never logged.
+ */
+@Injectable()
+export class AlertService {
+  private readonly logger = new Logger(AlertService.name);
+
+  constructor(private readonly config: AppConfig) {}
+
+  get enabled(): boolean {
+    return this.config.alertWebhookUrl !== undefined;
+  }
+
+  async send(text: string): Promise<boolean> {
+    const url = this.config.alertWebhookUrl;
+    if (!url) {
+      return false;
+    }
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ text }),
+        signal: AbortSignal.timeout(ALERT_TIMEOUT_MS),
+      });
+      if (!response.ok) {
+        this.logger.warn({ status: response.status }, 'alert endpoint refused the alert');
+        return false;
+      }
+      return true;
+    } catch (error) {
+      this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'alert could not be sent');
+      return false;
+    }
+  }
+}

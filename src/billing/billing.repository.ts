@@ -1,0 +1,320 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { sql } from '../database/sql';
+import type { CustomerRow, EntitlementSummaryRow, SubscriptionRow } from './entitlements';
+import type {
+  CustomerState,
+  EntitlementSummaryState,
+  EventOrder,
+  InvoiceState,
+  SubscriptionState,
+} from './stripe-objects';
+
+/**
+ * Billing SQL. Writes take the attempt's EntityManager (they commit with the event). Each upsert
+ * applies an event only if it is newer than the last one applied to that row, compared as
+ * (created, rank, event id), so that the stored state is the newest event's whatever the order of
+ * delivery or replay; concurrent writers serialise on the row and the same comparison decides.
+ */
+@Injectable()
+export class BillingRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * A customer known only from another object (a subscription, invoice, summary or checkout). Locks
+   * the customer row only when it has something to add (ON CONFLICT DO UPDATE would lock it every
+   * time and serialise all events of one customer).
+   */
+  async ensureCustomer(
+    manager: EntityManager,
+    customerId: string,
+    userId: string | null,
+    email?: string | null,
+  ): Promise<void> {
+    await sql(
+      manager,
+      `WITH inserted AS (
+         INSERT INTO customers (stripe_customer_id, user_id, email) VALUES ($1, $2, $3)
+         ON CONFLICT (stripe_customer_id) DO NOTHING
+         RETURNING 1
+       )
+       UPDATE customers
+          SET user_id = coalesce(user_id, $2), email = coalesce(email, $3), updated_at = now()
+        WHERE stripe_customer_id = $1
+          AND NOT EXISTS (SELECT 1 FROM inserted)
+          AND ((user_id IS NULL AND $2::text IS NOT NULL) OR (email IS NULL AND $3::text IS NOT NULL))`,
+      [customerId, userId, email ?? null],
+    );
+  }
+
+  /** customer.created / customer.updated: newer wins; a deleted customer stays deleted. */
+  async upsertCustomer(manager: EntityManager, customer: CustomerState, order: EventOrder): Promise<boolean> {
+    const { affected } = await sql(
+      manager,
+      `INSERT INTO customers (stripe_customer_id, user_id, email, name, metadata,
+                              last_event_created, last_event_rank, last_event_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (stripe_customer_id) DO UPDATE
+          SET user_id = coalesce(EXCLUDED.user_id, customers.user_id),
+              email = EXCLUDED.email, name = EXCLUDED.name, metadata = EXCLUDED.metadata,
+              last_event_created = EXCLUDED.last_event_created,
+              last_event_rank = EXCLUDED.last_event_rank,
+              last_event_id = EXCLUDED.last_event_id,
+              updated_at = now()
+        WHERE NOT customers.deleted
+          AND (customers.last_event_created IS NULL
+               OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+                > (customers.last_event_created, customers.last_event_rank, customers.last_event_id))`,
+      [
+        customer.id,
+        customer.userId,
+        customer.email,
+        customer.name,
+        customer.metadata,
+        order.created,
+        order.rank,
+        order.eventId,
+      ],
+    );
+    return affected > 0;
+  }
+
+  /** customer.deleted: final, whatever arrives before or after. */
+  async deleteCustomer(manager: EntityManager, customer: CustomerState, order: EventOrder): Promise<void> {
+    await sql(
+      manager,
+      `INSERT INTO customers (stripe_customer_id, user_id, email, name, metadata, deleted,
+                              last_event_created, last_event_rank, last_event_id)
+       VALUES ($1, $2, $3, $4, $5, true, $6, $7, $8)
+       ON CONFLICT (stripe_customer_id) DO UPDATE
+          SET deleted = true,
+              user_id = coalesce(customers.user_id, EXCLUDED.user_id),
+              last_event_created = greatest(customers.last_event_created, EXCLUDED.last_event_created),
+              updated_at = now()
+        WHERE NOT customers.deleted`,
+      [
+        customer.id,
+        customer.userId,
+        customer.email,
+        customer.name,
+        customer.metadata,
+        order.created,
+        order.rank,
+        order.eventId,
+      ],
+    );
+  }
+
+  /** Links a user to a customer (Checkout's client_reference_id); an existing link is kept. */
+  async linkUser(
+    manager: EntityManager,
+    customerId: string,
+    subscriptionId: string | null,
+    userId: string,
+  ): Promise<void> {
+    await this.ensureCustomer(manager, customerId, userId);
+    if (subscriptionId) {
+      await sql(
+        manager,
+        `UPDATE subscriptions SET user_id = $2, updated_at = now()
+          WHERE stripe_subscription_id = $1 AND user_id IS NULL`,
+        [subscriptionId, userId],
+      );
+    }
+  }
+
+  /** Every customer.subscription.* event: newer wins; a deleted subscription stays deleted. */
+  async upsertSubscription(manager: EntityManager, s: SubscriptionState, order: EventOrder): Promise<boolean> {
+    const { affected } = await sql(
+      manager,
+      `INSERT INTO subscriptions (
+         stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids, lookup_keys,
+         price_features, items, current_period_start, current_period_end, cancel_at_period_end, cancel_at,
+         canceled_at, ended_at, trial_start, trial_end, metadata, deleted,
+         last_event_created, last_event_rank, last_event_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+       ON CONFLICT (stripe_subscription_id) DO UPDATE
+          SET stripe_customer_id = EXCLUDED.stripe_customer_id,
+              status = EXCLUDED.status,
+              user_id = coalesce(EXCLUDED.user_id, subscriptions.user_id),
+              price_ids = EXCLUDED.price_ids,
+              product_ids = EXCLUDED.product_ids,
+              lookup_keys = EXCLUDED.lookup_keys,
+              price_features = EXCLUDED.price_features,
+              items = EXCLUDED.items,
+              current_period_start = EXCLUDED.current_period_start,
+              current_period_end = EXCLUDED.current_period_end,
+              cancel_at_period_end = EXCLUDED.cancel_at_period_end,
+              cancel_at = EXCLUDED.cancel_at,
+              canceled_at = EXCLUDED.canceled_at,
+              ended_at = EXCLUDED.ended_at,
+              trial_start = EXCLUDED.trial_start,
+              trial_end = EXCLUDED.trial_end,
+              metadata = EXCLUDED.metadata,
+              deleted = EXCLUDED.deleted,
+              last_event_created = EXCLUDED.last_event_created,
+              last_event_rank = EXCLUDED.last_event_rank,
+              last_event_id = EXCLUDED.last_event_id,
+              updated_at = now()
+        WHERE NOT subscriptions.deleted
+          AND (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+            > (subscriptions.last_event_created, subscriptions.last_event_rank, subscriptions.last_event_id)`,
+      [
+        s.id,
+        s.customerId,
+        s.status,
+        s.userId,
+        s.priceIds,
+        s.productIds,
+        s.lookupKeys,
+        s.priceFeatures,
+        JSON.stringify(s.items),
+        s.currentPeriodStart,
+        s.currentPeriodEnd,
+        s.cancelAtPeriodEnd,
+        s.cancelAt,
+        s.canceledAt,
+        s.endedAt,
+        s.trialStart,
+        s.trialEnd,
+        s.metadata,
+        s.deleted,
+        order.created,
+        order.rank,
+        order.eventId,
+      ],
+    );
+    return affected > 0;
+  }
+
+  /** entitlements.active_entitlement_summary.updated: replaces the customer's list if newer. */
+  async upsertEntitlementSummary(
+    manager: EntityManager,
+    summary: EntitlementSummaryState,
+    order: EventOrder,
+  ): Promise<boolean> {
+    const { affected } = await sql(
+      manager,
+      `INSERT INTO customer_entitlements (stripe_customer_id, lookup_keys, entitlements, has_more,
+                                          last_event_created, last_event_id)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (stripe_customer_id) DO UPDATE
+          SET lookup_keys = EXCLUDED.lookup_keys, entitlements = EXCLUDED.entitlements, has_more = EXCLUDED.has_more,
+              last_event_created = EXCLUDED.last_event_created, last_event_id = EXCLUDED.last_event_id,
+              updated_at = now()
+        WHERE (EXCLUDED.last_event_created, EXCLUDED.last_event_id)
+            > (customer_entitlements.last_event_created, customer_entitlements.last_event_id)`,
+      [
+        summary.customerId,
+        summary.lookupKeys,
+        JSON.stringify(summary.entitlements),
+        summary.hasMore,
+        order.created,
+        order.eventId,
+      ],
+    );
+    return affected > 0;
+  }
+
+  /** invoice.*: the invoice as of its newest event; when it was paid, or last failed, is kept once known. */
+  async upsertInvoice(
+    manager: EntityManager,
+    invoice: InvoiceState,
+    order: EventOrder,
+    paymentFailed: boolean,
+  ): Promise<boolean> {
+    const { affected } = await sql(
+      manager,
+      `INSERT INTO invoices (stripe_invoice_id, stripe_customer_id, stripe_subscription_id, status, billing_reason,
+                             currency, amount_due, amount_paid, period_start, period_end, attempt_count,
+                             next_payment_attempt, paid_at, payment_failed_at,
+                             last_event_created, last_event_rank, last_event_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+               CASE WHEN $14::boolean THEN $15::timestamptz END, $15, $16, $17)
+       ON CONFLICT (stripe_invoice_id) DO UPDATE
+          SET stripe_subscription_id = coalesce(EXCLUDED.stripe_subscription_id, invoices.stripe_subscription_id),
+              status = EXCLUDED.status,
+              billing_reason = EXCLUDED.billing_reason,
+              currency = EXCLUDED.currency,
+              amount_due = EXCLUDED.amount_due,
+              amount_paid = EXCLUDED.amount_paid,
+              period_start = EXCLUDED.period_start,
+              period_end = EXCLUDED.period_end,
+              attempt_count = EXCLUDED.attempt_count,
+              next_payment_attempt = EXCLUDED.next_payment_attempt,
+              paid_at = coalesce(EXCLUDED.paid_at, invoices.paid_at),
+              payment_failed_at = coalesce(EXCLUDED.payment_failed_at, invoices.payment_failed_at),
+              last_event_created = EXCLUDED.last_event_created,
+              last_event_rank = EXCLUDED.last_event_rank,
+              last_event_id = EXCLUDED.last_event_id,
+              updated_at = now()
+        WHERE (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+            > (invoices.last_event_created, invoices.last_event_rank, invoices.last_event_id)`,
+      [
+        invoice.id,
+        invoice.customerId,
+        invoice.subscriptionId,
+        invoice.status,
+        invoice.billingReason,
+        invoice.currency,
+        invoice.amountDue,
+        invoice.amountPaid,
+        invoice.periodStart,
+        invoice.periodEnd,
+        invoice.attemptCount,
+        invoice.nextPaymentAttempt,
+        invoice.paidAt,
+        paymentFailed,
+        order.created,
+        order.rank,
+        order.eventId,
+      ],
+    );
+    return affected > 0;
+  }
+
+  // --- reads for the entitlements API ----------------------------------------------------------
+
+  async customersById(customerId: string): Promise<CustomerRow[]> {
+    const { rows } = await sql<CustomerRow>(
+      this.dataSource,
+      `SELECT stripe_customer_id, user_id, deleted, updated_at FROM customers WHERE stripe_customer_id = $1`,
+      [customerId],
+    );
+    return rows;
+  }
+
+  /** Customers linked to a user directly, or through a subscription's metadata.user_id. */
+  async customersOfUser(userId: string): Promise<CustomerRow[]> {
+    const { rows } = await sql<CustomerRow>(
+      this.dataSource,
+      `SELECT stripe_customer_id, user_id, deleted, updated_at
+         FROM customers
+        WHERE user_id = $1
+           OR stripe_customer_id IN (SELECT stripe_customer_id FROM subscriptions WHERE user_id = $1)`,
+      [userId],
+    );
+    return rows;
+  }
+
+  async subscriptionsOf(customerIds: string[]): Promise<SubscriptionRow[]> {
+    const { rows } = await sql<SubscriptionRow>(
+      this.dataSource,
+      `SELECT stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids, lookup_keys,
+              price_features, current_period_end, cancel_at_period_end, last_event_created, updated_at
+         FROM subscriptions
+        WHERE stripe_customer_id = ANY($1)`,
+      [customerIds],
+    );
+    return rows;
+  }
+
+  async summariesOf(customerIds: string[]): Promise<EntitlementSummaryRow[]> {
+    const { rows } = await sql<EntitlementSummaryRow>(
+      this.dataSource,
+      `SELECT stripe_customer_id, lookup_keys, updated_at FROM customer_entitlements WHERE stripe_customer_id = ANY($1)`,
+      [customerIds],
+    );
+    return rows;
+  }
+}

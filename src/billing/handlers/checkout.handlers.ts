@@ -1,0 +1,30 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import type { StripeEvent } from '../../common/stripe-event';
+import { HandlerRegistry } from '../../queue/handler-registry';
+import { BillingRepository } from '../billing.repository';
+import { checkoutSessionFromStripe } from '../stripe-objects';
+
+/** checkout.session.completed links the session's client_reference_id (our user) to its customer. */
+@Injectable()
+export class CheckoutHandlers implements OnModuleInit {
+  constructor(
+    private readonly registry: HandlerRegistry,
+    private readonly billing: BillingRepository,
+  ) {}
+
+  onModuleInit(): void {
+    this.registry.register('checkout.session.completed', (event, manager) => this.completed(event, manager));
+  }
+
+  private async completed(event: StripeEvent, manager: EntityManager): Promise<void> {
+    const session = checkoutSessionFromStripe(event.object);
+    if (!session.customerId) {
+      return; // a guest payment: no customer to link
+    }
+    if (session.userId) {
+      await this.billing.linkUser(manager, session.customerId, session.subscriptionId, session.userId);
+    }
+    await this.billing.ensureCustomer(manager, session.customerId, session.userId, session.email);
+  }
+}

@@ -1,0 +1,39 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import type { StripeEvent } from '../../common/stripe-event';
+import { HandlerRegistry } from '../../queue/handler-registry';
+import { BillingRepository } from '../billing.repository';
+import { entitlementSummaryFromStripe, eventOrder } from '../stripe-objects';
+
+/**
+ * entitlements.active_entitlement_summary.updated replaces the customer's feature list, if newer
+ * than the one stored. Stripe includes at most a first page of entitlements; when `has_more` is
+ * set the stored list is that page (logged, since fetching the rest needs an API key we do not hold).
+ */
+@Injectable()
+export class EntitlementSummaryHandlers implements OnModuleInit {
+  private readonly logger = new Logger(EntitlementSummaryHandlers.name);
+
+  constructor(
+    private readonly registry: HandlerRegistry,
+    private readonly billing: BillingRepository,
+  ) {}
+
+  onModuleInit(): void {
+    this.registry.register('entitlements.active_entitlement_summary.updated', (event, manager) =>
+      this.replace(event, manager),
+    );
+  }
+
+  private async replace(event: StripeEvent, manager: EntityManager): Promise<void> {
+    const summary = entitlementSummaryFromStripe(event.object);
+    if (summary.hasMore) {
+      this.logger.warn(
+        { eventId: event.id, eventType: event.type, customer: summary.customerId },
+        'entitlement summary has more entries than the event carries; storing the first page',
+      );
+    }
+    await this.billing.ensureCustomer(manager, summary.customerId, null);
+    await this.billing.upsertEntitlementSummary(manager, summary, eventOrder(event, 0));
+  }
+}
