@@ -7,7 +7,8 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * Indexes are only those the hot paths use: the unique Stripe event id (duplicate detection at
  * ingest), the queue's due time (the claim query), and the open dead letters newest first (the
  * admin list, with and without an event type filter). The queue is keyed by the event, so an
- * event can be queued at most once.
+ * event can be queued at most once, and an event with a queue row cannot be deleted (RESTRICT):
+ * nothing may silently drop a queued event.
  */
 export class CreateWebhookTables1767225600000 implements MigrationInterface {
   name = 'CreateWebhookTables1767225600000';
@@ -34,7 +35,7 @@ export class CreateWebhookTables1767225600000 implements MigrationInterface {
 
     await q.query(`
       CREATE TABLE webhook_retry_queue (
-        event_id        bigint      PRIMARY KEY REFERENCES subscription_events (id) ON DELETE CASCADE,
+        event_id        bigint      PRIMARY KEY REFERENCES subscription_events (id) ON DELETE RESTRICT,
         stripe_event_id text        NOT NULL,
         event_type      text        NOT NULL,
         attempts        integer     NOT NULL DEFAULT 0,

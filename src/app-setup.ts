@@ -9,6 +9,7 @@ import { LifecycleService } from './common/lifecycle.service';
 import { AppConfig, Environment } from './config/app-config';
 import { withDevelopmentSecrets } from './config/development-secrets';
 import { resolveDatabase } from './database/database-location';
+import { leaseMs } from './queue/retry-policy';
 
 /** The JSON body limit of every route but the webhook (admin and product APIs take small bodies). */
 const API_BODY_LIMIT = '256kb';
@@ -40,6 +41,8 @@ export interface RunningService {
   url: string;
   /** Graceful stop: not ready, stop claiming, finish in-flight work, close, stop the embedded database. */
   stop(): Promise<void>;
+  /** Longest a graceful stop may take: waiting for a claim and for running attempts, one lease each. */
+  shutdownDeadlineMs: number;
 }
 
 /**
@@ -64,6 +67,7 @@ export async function startService(env: Environment, print: (line: string) => vo
     app,
     config,
     url: `http://127.0.0.1:${port}`,
+    shutdownDeadlineMs: 2 * leaseMs(config.handlerTimeoutMs) + 20_000,
     stop: async () => {
       app.get(LifecycleService).beginShutdown();
       try {

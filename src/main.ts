@@ -5,9 +5,6 @@ import { readEnvironment } from './config/environment-source';
 
 const print = (line: string): void => void process.stderr.write(`${line}\n`);
 
-/** Longest a shutdown may take before the process gives up and exits 1 (Kubernetes would SIGKILL anyway). */
-const SHUTDOWN_DEADLINE_MS = 60_000;
-
 async function main(): Promise<void> {
   let service: Awaited<ReturnType<typeof startService>>;
   try {
@@ -25,10 +22,11 @@ async function main(): Promise<void> {
     }
     stopping = true;
     print(`${signal} received: draining and shutting down`);
+    // Past this the process gives up and exits 1 (an orchestrator would SIGKILL it anyway).
     setTimeout(() => {
       print('shutdown did not finish in time; exiting');
       process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
+    }, service.shutdownDeadlineMs).unref();
     service.stop().then(
       () => process.exit(0),
       (error: unknown) => {

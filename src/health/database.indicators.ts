@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
 import { LifecycleService } from '../common/lifecycle.service';
+import { withTimeout } from '../common/with-timeout';
 import { pendingMigrations } from '../database/migrator';
 
 const PING_TIMEOUT_MS = 2_000;
@@ -46,12 +47,4 @@ export class DatabaseIndicators {
     }
     return check.up();
   }
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -6,10 +6,9 @@ import { EventProcessor } from './event-processor';
 import { ClaimedRow, PreClaim } from './queue.repository';
 
 /**
- * Runs held events on this replica, at most WORKER_CONCURRENCY at once. A webhook that arrives
- * while a slot is free is inserted already held by this replica (`reserve`) and handled right
- * after the acknowledgement, without waiting for the retry worker; the worker fills the remaining
- * slots from the queue.
+ * Runs held events on this replica, at most WORKER_CONCURRENCY at once. A slot is reserved before
+ * a row is taken (by an insert already held by this replica, or by a claim) and the reservation
+ * becomes the running attempt, so that claims and deliveries together never exceed the limit.
  */
 @Injectable()
 export class Dispatcher {
@@ -34,26 +33,30 @@ export class Dispatcher {
     return this.stopping;
   }
 
-  /** A slot for an event about to be inserted already held by this replica, or null when none is free. */
+  /** One slot for an event about to be inserted already held by this replica, or null when none is free. */
   reserve(): PreClaim | null {
-    if (this.freeSlots === 0) {
+    if (this.reserveUpTo(1) === 0) {
       return null;
     }
-    this.reserved++;
     return { token: randomUUID(), lockedBy: this.replicaId, leaseMs: this.processor.leaseMs };
   }
 
-  /** The insert did not happen (duplicate, error): give the slot back. */
-  cancel(): void {
-    this.reserved--;
+  /** Reserves as many free slots as possible, up to `wanted`; returns how many. */
+  reserveUpTo(wanted: number): number {
+    const slots = Math.min(wanted, this.freeSlots);
+    this.reserved += slots;
+    return slots;
+  }
+
+  /** Gives back reserved slots that were not used (a duplicate, an error, a claim that found less). */
+  cancel(slots = 1): void {
+    this.reserved -= slots;
     this.wake();
   }
 
-  /** Starts a held row now; `reserved` when its slot came from `reserve`. */
-  start(row: ClaimedRow, reserved: boolean): void {
-    if (reserved) {
-      this.reserved--;
-    }
+  /** Starts a held row in a slot reserved for it. */
+  start(row: ClaimedRow): void {
+    this.reserved--;
     this.active++;
     this.processor
       .attempt(row)
@@ -74,7 +77,7 @@ export class Dispatcher {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Resolves when nothing runs or is reserved on this replica. */
+  /** Resolves true when nothing runs or is reserved on this replica, false when `timeoutMs` passes first. */
   async whenIdle(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (this.active + this.reserved > 0) {
@@ -89,12 +92,16 @@ export class Dispatcher {
     return true;
   }
 
-  /** Stops taking work and waits (bounded) for what runs to finish. */
-  async stop(): Promise<void> {
+  /** Takes no new work from now on (reservations fail, waiters wake). */
+  beginStop(): void {
     this.stopping = true;
     this.wake();
-    const finished = await this.whenIdle(this.processor.leaseMs);
-    if (!finished) {
+  }
+
+  /** Stops taking work and waits, at most one lease, for what runs to finish. */
+  async stop(): Promise<void> {
+    this.beginStop();
+    if (!(await this.whenIdle(this.processor.leaseMs))) {
       this.logger.warn({ active: this.active }, 'attempts still running at shutdown; their leases will expire');
     }
   }

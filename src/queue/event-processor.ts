@@ -6,12 +6,14 @@ import { AppConfig } from '../config/app-config';
 import { HandlerRegistry } from './handler-registry';
 import { PermanentEventError } from './permanent-event.error';
 import { ClaimedRow, DeadLetterRow, QueueRepository } from './queue.repository';
+import { withTimeout } from '../common/with-timeout';
 import { QueueEvents } from './queue-events';
-import { isLastAttempt, retryDelaySeconds, RetryPolicy } from './retry-policy';
+import { isLastAttempt, leaseMs, retryDelaySeconds, RetryPolicy } from './retry-policy';
 
 export type AttemptOutcome = 'processed' | 'ignored' | 'retried' | 'dead' | 'released' | 'lost';
 
 const MAX_ERROR_LENGTH = 2_000;
+const PROBE_TIMEOUT_MS = 2_000;
 
 /**
  * Runs one attempt of one held event. The handler's writes, the removal of the queue row and the
@@ -42,7 +44,7 @@ export class EventProcessor {
 
   /** The lease a claim takes: one attempt's limit plus a margin for the statements around it. */
   get leaseMs(): number {
-    return this.config.handlerTimeoutMs + Math.max(2_000, Math.round(this.config.handlerTimeoutMs * 0.1));
+    return leaseMs(this.config.handlerTimeoutMs);
   }
 
   async attempt(row: ClaimedRow): Promise<AttemptOutcome> {
@@ -51,6 +53,14 @@ export class EventProcessor {
     let outcome: AttemptOutcome;
     let error: unknown;
     try {
+      if (row.attempts > this.policy.maxAttempts) {
+        // Claimed again after its last attempt never reported back: the replica running it died or
+        // lost its lease every time (say, the handler crashes the process). Running it again would loop.
+        throw new PermanentEventError(
+          `claimed ${row.attempts} times, more than RETRY_MAX_ATTEMPTS (${this.policy.maxAttempts}), ` +
+            'without a result: the replicas running it crashed or lost their lease',
+        );
+      }
       outcome = await this.run(row);
     } catch (caught) {
       error = caught;
@@ -101,7 +111,7 @@ export class EventProcessor {
       }
       if (handler) {
         const context = { afterCommit: (effect: () => unknown) => void afterCommit.push(effect) };
-        await this.withTimeout(runner, timeoutMs, () => handler(event, runner.manager, context));
+        await this.runBounded(runner, timeoutMs, () => handler(event, runner.manager, context));
       }
       const status = handler ? 'processed' : 'ignored';
       await this.queue.complete(runner, row, status);
@@ -109,9 +119,10 @@ export class EventProcessor {
       this.runAfterCommit(row, afterCommit);
       return status;
     } catch (error) {
-      if (runner.isTransactionActive && !runner.isReleased) {
-        await runner.rollbackTransaction().catch(() => undefined);
-      }
+      // Never roll back and reuse the connection: a handler may still have statements in flight (a
+      // branch of a Promise.all) that would then run outside the transaction. Dropping the connection
+      // makes every later statement fail and lets the server roll back.
+      await this.abandon(runner);
       throw error;
     } finally {
       await runner.release();
@@ -136,40 +147,69 @@ export class EventProcessor {
    * connection is dropped and its server process terminated, so the transaction can never commit
    * and its locks are freed now rather than when some statement next times out.
    */
-  private withTimeout(runner: QueryRunner, timeoutMs: number, work: () => Promise<unknown>): Promise<void> {
+  private runBounded(runner: QueryRunner, timeoutMs: number, work: () => Promise<unknown>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new HandlerTimeoutError(timeoutMs));
-        void this.abandon(runner);
+        void this.abandon(runner, true);
       }, timeoutMs);
-      work().then(
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error instanceof Error ? error : new Error(String(error)));
-        },
-      );
+      // Through a promise, so that a handler throwing synchronously is caught and the timer cleared.
+      Promise.resolve()
+        .then(work)
+        .then(
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            reject(error instanceof Error ? error : new Error(String(error)));
+          },
+        );
     });
   }
 
-  private async abandon(runner: QueryRunner): Promise<void> {
-    const pid = (runner as unknown as { databaseConnection?: { processID?: number } }).databaseConnection?.processID;
+  /**
+   * Drops the attempt's connection (the pool discards it), so that its transaction can never commit.
+   * After a timeout a statement may still be running on the server, so its process is also
+   * terminated to free its locks now. Does nothing once the connection has gone back to the pool:
+   * it may then belong to someone else.
+   */
+  private async abandon(runner: QueryRunner, terminate = false): Promise<void> {
+    if (runner.isReleased) {
+      return;
+    }
+    const client = (runner as unknown as { databaseConnection?: PgClient }).databaseConnection;
+    // The server may still report on this connection (e.g. "terminating connection"): nobody else
+    // listens once it is released, and an unheard 'error' event would crash the process.
+    client?.on('error', () => undefined);
     await (runner as unknown as { releasePostgresConnection(err?: Error): Promise<void> })
-      .releasePostgresConnection(new Error('attempt timed out'))
+      .releasePostgresConnection(new Error('attempt abandoned'))
       .catch(() => undefined);
-    if (pid) {
-      await this.dataSource.query('SELECT pg_terminate_backend($1)', [pid]).catch(() => undefined);
+    if (terminate && client?.processID) {
+      await withTimeout(
+        this.dataSource.query('SELECT pg_terminate_backend($1)', [client.processID]),
+        PROBE_TIMEOUT_MS,
+      ).catch(() => undefined);
+    }
+  }
+
+  /** Whether the database answers now: tells an outage from an error that only looks like one. */
+  private async databaseAnswers(): Promise<boolean> {
+    try {
+      await withTimeout(this.dataSource.query('SELECT 1'), PROBE_TIMEOUT_MS);
+      return true;
+    } catch {
+      return false;
     }
   }
 
   private async settleFailure(row: ClaimedRow, error: unknown): Promise<AttemptOutcome> {
     const timedOut = error instanceof HandlerTimeoutError || sqlState(error) === '57014';
     try {
-      if (!timedOut && isDatabaseUnavailable(error)) {
-        // The attempt never had a fair chance: give the row back without counting it.
+      // An error that looks like an outage (or a timeout, which a network black hole also causes)
+      // counts only if the database answers now; otherwise the attempt never had a fair chance.
+      if ((timedOut || isDatabaseUnavailable(error)) && !(await this.databaseAnswers())) {
         this.pendingReleases.set(row.eventId, row.token);
         await this.flushPendingReleases();
         return 'released';
@@ -194,6 +234,11 @@ export class EventProcessor {
       return 'released';
     }
   }
+}
+
+interface PgClient {
+  processID?: number;
+  on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 export class HandlerTimeoutError extends Error {

@@ -73,7 +73,7 @@ export class QueueRepository {
          INSERT INTO webhook_retry_queue
            (event_id, stripe_event_id, event_type, attempts, lock_token, locked_by, next_retry_at)
          SELECT id, $1, $2, CASE WHEN $8::uuid IS NULL THEN 0 ELSE 1 END, $8::uuid, $9,
-                now() + COALESCE($10::integer, 0) * interval '1 millisecond'
+                clock_timestamp() + COALESCE($10::integer, 0) * interval '1 millisecond'
            FROM event
           WHERE status = 'pending'
        )
@@ -140,7 +140,7 @@ export class QueueRepository {
             SET attempts = q.attempts + 1,
                 lock_token = gen_random_uuid(),
                 locked_by = $2,
-                next_retry_at = now() + $3 * interval '1 millisecond'
+                next_retry_at = clock_timestamp() + $3 * interval '1 millisecond'
            FROM due
           WHERE q.event_id = due.event_id
          RETURNING q.event_id, q.lock_token, q.attempts, q.event_type, q.stripe_event_id
@@ -162,8 +162,9 @@ export class QueueRepository {
 
   /**
    * Schedules the next attempt after a failed one, fenced on the lock token: a replica whose lease
-   * was taken over changes nothing. The row is unlocked and due `delaySeconds` after now() (the
-   * database clock); the event row records the attempts and the error for the admin API.
+   * was taken over changes nothing. The row is unlocked and due `delaySeconds` from now by the
+   * database clock (clock_timestamp(), not the statement's start, in case it waited on a lock);
+   * the event row records the attempts and the error for the admin API.
    */
   async scheduleRetry(row: ClaimedRow, error: string, delaySeconds: number): Promise<boolean> {
     const { rows } = await sql<{ id: string }>(
@@ -171,7 +172,7 @@ export class QueueRepository {
       `WITH q AS (
          UPDATE webhook_retry_queue
             SET lock_token = NULL, locked_by = NULL, last_error = $3,
-                next_retry_at = now() + $4 * interval '1 second'
+                next_retry_at = clock_timestamp() + $4 * interval '1 second'
           WHERE event_id = $1 AND lock_token = $2
          RETURNING event_id, attempts
        )
@@ -223,7 +224,7 @@ export class QueueRepository {
     const { rows } = await sql<{ event_id: string }>(
       this.dataSource,
       `UPDATE webhook_retry_queue
-          SET lock_token = NULL, locked_by = NULL, next_retry_at = now(),
+          SET lock_token = NULL, locked_by = NULL, next_retry_at = clock_timestamp(),
               attempts = CASE WHEN $3 THEN greatest(attempts - 1, 0) ELSE attempts END
         WHERE event_id = $1 AND lock_token = $2
        RETURNING event_id`,

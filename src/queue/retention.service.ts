@@ -53,14 +53,19 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
         let total = 0;
         for (;;) {
           // Walks the primary key from the oldest events; no extra index is kept for this daily job.
+          // The conditions are repeated on the row being deleted: if an operator queued the event
+          // again while this statement waited for its lock, PostgreSQL re-checks only the outer
+          // WHERE, and the event must then be kept.
           const { affected: deleted } = await sql(
             runner,
-            `DELETE FROM subscription_events
-              WHERE id IN (SELECT id FROM subscription_events
-                            WHERE status IN ('processed', 'ignored')
-                              AND processed_at < now() - $1 * interval '1 day'
-                            ORDER BY id
-                            LIMIT $2)`,
+            `DELETE FROM subscription_events e
+              WHERE e.id IN (SELECT id FROM subscription_events
+                              WHERE status IN ('processed', 'ignored')
+                                AND processed_at < now() - $1 * interval '1 day'
+                              ORDER BY id
+                              LIMIT $2)
+                AND e.status IN ('processed', 'ignored')
+                AND e.processed_at < now() - $1 * interval '1 day'`,
             [this.config.eventRetentionDays, BATCH],
           );
           total += deleted;

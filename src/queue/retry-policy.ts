@@ -33,3 +33,11 @@ export function retryDelaySeconds(attempt: number, policy: RetryPolicy, random: 
 export function isLastAttempt(attempt: number, policy: RetryPolicy): boolean {
   return attempt >= policy.maxAttempts;
 }
+
+/**
+ * How long a claimed row stays held before any replica may claim it again: one attempt's limit
+ * plus a margin for the statements around it (at least 2 s, or 10%).
+ */
+export function leaseMs(handlerTimeoutMs: number): number {
+  return handlerTimeoutMs + Math.max(2_000, Math.round(handlerTimeoutMs * 0.1));
+}

@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { isDatabaseUnavailable } from '../common/database-errors';
+import { withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { Dispatcher } from './dispatcher.service';
 import { EventProcessor } from './event-processor';
@@ -43,9 +44,13 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
       await this.scheduler.getCronJob(RETRY_JOB_NAME).stop();
       this.scheduler.deleteCronJob(RETRY_JOB_NAME);
     }
+    this.dispatcher.beginStop();
+    // A claim in flight finishes and gives its rows back (see loop); bounded, for a hung database.
+    await withTimeout(this.draining ?? Promise.resolve(), this.processor.leaseMs).catch(() =>
+      this.logger.warn('a claim did not return before shutdown; its rows wait for their lease'),
+    );
     await this.dispatcher.stop();
-    await this.draining;
-    await this.processor.flushPendingReleases();
+    await withTimeout(this.processor.flushPendingReleases(), 5_000).catch(() => undefined);
   }
 
   /** Something may be due now (a webhook stored without a free slot): drain soon. */
@@ -59,8 +64,13 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
       this.again = true;
       return this.draining;
     }
+    this.again = false;
     this.draining = this.loop().finally(() => {
       this.draining = undefined;
+      // A nudge that came after the loop's last look must not wait for the next cron tick.
+      if (this.again && !this.stopping) {
+        void this.drain();
+      }
     });
     return this.draining;
   }
@@ -71,14 +81,17 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
       await this.processor.flushPendingReleases();
       while (!this.stopping) {
         await this.dispatcher.waitForSlot();
-        const free = Math.min(this.dispatcher.freeSlots, this.config.workerBatchSize);
-        if (this.stopping || free === 0) {
+        // Slots are reserved before claiming, so deliveries arriving meanwhile cannot take them too.
+        const slots = this.dispatcher.reserveUpTo(this.config.workerBatchSize);
+        if (this.stopping || slots === 0) {
+          this.dispatcher.cancel(slots);
           break;
         }
         let rows;
         try {
-          rows = await this.queue.claimDue(free, this.dispatcher.replicaId, this.processor.leaseMs);
+          rows = await this.queue.claimDue(slots, this.dispatcher.replicaId, this.processor.leaseMs);
         } catch (error) {
+          this.dispatcher.cancel(slots);
           const unavailable = isDatabaseUnavailable(error);
           this.logger.warn(
             { err: unavailable ? undefined : error },
@@ -86,10 +99,17 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
           );
           return;
         }
-        for (const row of rows) {
-          this.dispatcher.start(row, false);
+        this.dispatcher.cancel(slots - rows.length);
+        if (this.stopping) {
+          // Shutdown began while claiming: give the rows back, uncounted, for another replica.
+          this.dispatcher.cancel(rows.length);
+          await Promise.all(rows.map((row) => this.queue.release(row.eventId, row.token, true).catch(() => false)));
+          break;
         }
-        if (rows.length < free) {
+        for (const row of rows) {
+          this.dispatcher.start(row);
+        }
+        if (rows.length < slots) {
           break;
         }
       }

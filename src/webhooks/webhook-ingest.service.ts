@@ -60,17 +60,14 @@ export class WebhookIngestService {
       return { duplicate: true };
     }
     if (claim) {
-      this.dispatcher.start(
-        {
-          eventId: id,
-          token: claim.token,
-          attempts: 1,
-          eventType: event.type,
-          stripeEventId: event.id,
-          payload: event.payload,
-        },
-        true,
-      );
+      this.dispatcher.start({
+        eventId: id,
+        token: claim.token,
+        attempts: 1,
+        eventType: event.type,
+        stripeEventId: event.id,
+        payload: event.payload,
+      });
     } else if (!ignoredBecause) {
       this.worker.nudge();
     }

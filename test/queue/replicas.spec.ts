@@ -1,4 +1,6 @@
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../../src/database/data-source-options';
 import { EventProcessor } from '../../src/queue/event-processor';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { QueueEvents } from '../../src/queue/queue-events';
@@ -137,10 +139,11 @@ describe('many replicas sharing one queue', () => {
   });
 
   it('a claim takes at most the rows asked for, and never one another replica holds', async () => {
-    const t = await startTestApp(db.url, FAST_QUEUE);
+    // The claim SQL alone, on a bare DataSource: no worker of an app claims alongside.
+    const dataSource = await new DataSource(dataSourceOptions({ url: db.url, poolSize: 4 })).initialize();
     try {
       await enqueue(db, 'test.none', 30, 'evt_claim_');
-      const queue = t.app.get(QueueRepository);
+      const queue = new QueueRepository(dataSource);
       const [a, b] = await Promise.all([queue.claimDue(10, 'a', 60_000), queue.claimDue(10, 'b', 60_000)]);
       expect(a).toHaveLength(10);
       expect(b).toHaveLength(10);
@@ -149,9 +152,10 @@ describe('many replicas sharing one queue', () => {
       const c = await queue.claimDue(100, 'c', 60_000);
       expect(c).toHaveLength(10);
       expect(await queue.claimDue(100, 'd', 60_000)).toEqual([]);
+      await db.pool.query(`DELETE FROM webhook_retry_queue WHERE stripe_event_id LIKE 'evt_claim_%'`);
       await db.pool.query(`DELETE FROM subscription_events WHERE stripe_event_id LIKE 'evt_claim_%'`);
     } finally {
-      await t.close();
+      await dataSource.destroy();
     }
   });
 });

@@ -108,7 +108,7 @@ describe('POST /webhooks/stripe: payloads and limits', () => {
     );
     expect(rows[0].status).toBe('ignored');
     expect(rows[0].processed_at).not.toBeNull();
-    expect(await count(db.pool, 'webhook_retry_queue')).toBe(0);
+    expect(await count(db.pool, 'webhook_retry_queue', 'stripe_event_id = $1', [event.id])).toBe(0);
   });
 
   it('answers unknown routes and methods with the JSON error shape', async () => {
