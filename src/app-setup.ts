@@ -1,5 +1,6 @@
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { json, raw } from 'express';
 import { Logger } from 'nestjs-pino';
@@ -9,6 +10,8 @@ import { LifecycleService } from './common/lifecycle.service';
 import { AppConfig, Environment } from './config/app-config';
 import { withDevelopmentSecrets } from './config/development-secrets';
 import { resolveDatabase } from './database/database-location';
+import { MetricsService } from './metrics/metrics.service';
+import { webhookMetrics } from './metrics/webhook-metrics.middleware';
 import { leaseMs } from './queue/retry-policy';
 
 /** The JSON body limit of every route but the webhook (admin and product APIs take small bodies). */
@@ -27,11 +30,30 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  app.use('/webhooks/stripe', webhookMetrics(app.get(MetricsService)));
   app.use('/webhooks/stripe', raw({ type: () => true, limit: config.webhookMaxBodyBytes }));
   app.use(json({ limit: API_BODY_LIMIT }));
   app.useGlobalFilters(new AllExceptionsFilter());
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  serveOpenApi(app);
   return app;
+}
+
+/** The OpenAPI document at /docs-json, with Swagger UI at /docs. */
+function serveOpenApi(app: NestExpressApplication): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('stripe-webhook-processor')
+      .setDescription(
+        'Receives Stripe webhooks, keeps subscription state and entitlements in PostgreSQL, and lets operators ' +
+          'inspect and replay what failed. Admin and product routes take `Authorization: Bearer <ADMIN_API_TOKEN>`.',
+      )
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_API_TOKEN' })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }
 
 export interface RunningService {

@@ -8,6 +8,7 @@ import { AppConfig } from './config/app-config';
 import { CoreModule } from './config/core.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { QueueModule } from './queue/queue.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
@@ -22,6 +23,7 @@ export class AppModule {
         DatabaseModule.forRoot(),
         ScheduleModule.forRoot(),
         QueueModule,
+        MetricsModule,
         BillingModule,
         WebhooksModule,
         AdminModule,

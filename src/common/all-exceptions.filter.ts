@@ -28,6 +28,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (response.headersSent) {
       return;
     }
+    response.locals.errorCode = body.error; // for the webhook metrics
     response.status(body.statusCode).json(body);
   }
 }
@@ -38,7 +39,9 @@ export function toErrorBody(exception: unknown): ErrorBody {
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
-    return { statusCode: status, error: errorCodeForStatus(status), message: httpExceptionMessage(exception) };
+    const message =
+      status === 413 ? 'The request body is larger than this endpoint accepts.' : httpExceptionMessage(exception);
+    return { statusCode: status, error: errorCodeForStatus(status), message };
   }
   const bodyParserError = asBodyParserError(exception);
   if (bodyParserError) {

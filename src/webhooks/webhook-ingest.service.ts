@@ -3,6 +3,7 @@ import { AppError, ErrorCode } from '../common/app-error';
 import { sqlState } from '../common/database-errors';
 import type { StripeEvent } from '../common/stripe-event';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { Dispatcher } from '../queue/dispatcher.service';
 import { HandlerRegistry } from '../queue/handler-registry';
 import { QueueRepository } from '../queue/queue.repository';
@@ -31,6 +32,7 @@ export class WebhookIngestService {
     private readonly queue: QueueRepository,
     private readonly dispatcher: Dispatcher,
     private readonly worker: RetryWorker,
+    private readonly metrics: MetricsService,
   ) {}
 
   async accept(event: StripeEvent, rawPayload: string): Promise<IngestResult> {
@@ -70,6 +72,9 @@ export class WebhookIngestService {
       });
     } else if (!ignoredBecause) {
       this.worker.nudge();
+    }
+    if (ignoredBecause) {
+      this.metrics.ignoredAtIngest(event.type);
     }
     this.logger.log(
       { eventId: event.id, eventType: event.type, ...(ignoredBecause ? { ignored: ignoredBecause } : {}) },

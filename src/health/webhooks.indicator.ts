@@ -1,0 +1,47 @@
+import { Injectable } from '@nestjs/common';
+import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { LifecycleService } from '../common/lifecycle.service';
+import { withTimeout } from '../common/with-timeout';
+import { AppConfig } from '../config/app-config';
+import { QueueStatsService } from '../queue/queue-stats.service';
+
+/**
+ * The backlog in the `webhooks` key of /health/webhooks. Figures are at most 5 s old (counted in
+ * the background); a backlog or dead letters fail the check only past thresholds set in
+ * HEALTH_MAX_PENDING, HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS or HEALTH_MAX_DEAD_LETTERS.
+ */
+@Injectable()
+export class WebhooksIndicator {
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    private readonly stats: QueueStatsService,
+    private readonly config: AppConfig,
+    private readonly lifecycle: LifecycleService,
+  ) {}
+
+  async check<Key extends string>(key: Key): Promise<HealthIndicatorResult<Key>> {
+    const indicator = this.indicators.check(key);
+    let stats;
+    try {
+      stats = await withTimeout(this.stats.current(5_000), 2_000);
+    } catch {
+      return indicator.down({ message: 'queue figures unavailable' });
+    }
+    const figures = {
+      pending: stats.pending,
+      pending_retries: stats.pendingRetries,
+      dlq_items: stats.deadLetters,
+      oldest_pending_age_seconds: stats.oldestPendingAgeSeconds,
+    };
+    const { maxPending, maxOldestPendingAgeSeconds, maxDeadLetters } = this.config.healthThresholds;
+    const problems = [
+      maxPending !== undefined && stats.pending > maxPending && `pending above ${maxPending}`,
+      maxOldestPendingAgeSeconds !== undefined &&
+        stats.oldestPendingAgeSeconds > maxOldestPendingAgeSeconds &&
+        `oldest pending older than ${maxOldestPendingAgeSeconds} s`,
+      maxDeadLetters !== undefined && stats.deadLetters > maxDeadLetters && `dead letters above ${maxDeadLetters}`,
+      this.lifecycle.isShuttingDown && 'shutting down',
+    ].filter((p): p is string => typeof p === 'string');
+    return problems.length > 0 ? indicator.down({ ...figures, message: problems.join('; ') }) : indicator.up(figures);
+  }
+}

@@ -1,0 +1,108 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AttemptOutcome } from '../queue/event-processor';
+import { QueueEvents } from '../queue/queue-events';
+import { QueueStatsService } from '../queue/queue-stats.service';
+
+export type ReceivedOutcome =
+  'accepted' | 'duplicate' | 'invalid_signature' | 'invalid_payload' | 'payload_too_large' | 'unavailable' | 'error';
+
+/** Attempt outcomes as SPEC's `processed_total` names them; the others (released, lost) are not results. */
+const PROCESSED_OUTCOMES: Partial<Record<AttemptOutcome, string>> = {
+  processed: 'processed',
+  ignored: 'ignored',
+  retried: 'retried',
+  dead: 'dead',
+};
+
+/**
+ * Prometheus metrics (names are SPEC's; dashboards depend on them). One registry per app instance,
+ * so that several instances in one process (tests) do not collide.
+ */
+@Injectable()
+export class MetricsService implements OnModuleInit {
+  readonly registry = new Registry();
+
+  private readonly received = new Counter({
+    name: 'stripe_webhook_events_received_total',
+    help: 'Webhook deliveries by event type (empty when unknown) and outcome.',
+    labelNames: ['event_type', 'outcome'],
+    registers: [this.registry],
+  });
+
+  private readonly processed = new Counter({
+    name: 'stripe_webhook_events_processed_total',
+    help: 'Handled events by event type and outcome (processed, ignored, retried, dead).',
+    labelNames: ['event_type', 'outcome'],
+    registers: [this.registry],
+  });
+
+  private readonly ackDuration = new Histogram({
+    name: 'stripe_webhook_ack_duration_seconds',
+    help: 'Time from a webhook request arriving to its answer.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  private readonly handlerDuration = new Histogram({
+    name: 'stripe_webhook_handler_duration_seconds',
+    help: 'Time one attempt took (its transaction included), by event type.',
+    labelNames: ['event_type'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  constructor(
+    private readonly queueEvents: QueueEvents,
+    private readonly stats: QueueStatsService,
+  ) {
+    const gauge = (name: string, help: string, read: () => number | undefined): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const value = read();
+          if (value !== undefined) {
+            this.set(value);
+          }
+        },
+      });
+    };
+    gauge('stripe_webhook_queue_pending', 'Queue rows not yet done.', () => this.stats.cached?.pending);
+    gauge(
+      'stripe_webhook_queue_oldest_pending_age_seconds',
+      'Age of the oldest queue row.',
+      () => this.stats.cached?.oldestPendingAgeSeconds,
+    );
+    gauge('stripe_webhook_dead_letters', 'Open dead letters.', () => this.stats.cached?.deadLetters);
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  onModuleInit(): void {
+    this.queueEvents.subscribe({
+      attemptFinished: ({ eventType, outcome, durationMs }) => {
+        const label = PROCESSED_OUTCOMES[outcome];
+        if (label) {
+          this.processed.inc({ event_type: eventType, outcome: label });
+        }
+        this.handlerDuration.observe({ event_type: eventType }, durationMs / 1000);
+      },
+    });
+  }
+
+  webhookReceived(eventType: string | undefined, outcome: ReceivedOutcome, seconds: number): void {
+    this.received.inc({ event_type: eventType ?? '', outcome });
+    this.ackDuration.observe(seconds);
+  }
+
+  /** Events stored as ignored at the door (no handler, other livemode) never reach a worker. */
+  ignoredAtIngest(eventType: string): void {
+    this.processed.inc({ event_type: eventType, outcome: 'ignored' });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    await this.stats.current().catch(() => undefined); // fresh enough gauges when the database answers
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
