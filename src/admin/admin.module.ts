@@ -1,9 +1,15 @@
 import { Module } from '@nestjs/common';
 import { QueueModule } from '../queue/queue.module';
+import { AuditLogController } from './audit-log.controller';
+import { AuditService } from './audit.service';
+import { DeadLettersController } from './dead-letters.controller';
+import { DeadLettersService } from './dead-letters.service';
 import { EventsController } from './events.controller';
+import { RetryQueueController } from './retry-queue.controller';
 
 @Module({
   imports: [QueueModule],
-  controllers: [EventsController],
+  controllers: [DeadLettersController, RetryQueueController, EventsController, AuditLogController],
+  providers: [AuditService, DeadLettersService],
 })
 export class AdminModule {}

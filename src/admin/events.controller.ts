@@ -1,23 +1,82 @@
-import { Controller, Get, Param, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { DataSource } from 'typeorm';
+import { AdminTokenGuard } from '../common/admin-token.guard';
 import { AppError, ErrorCode } from '../common/app-error';
 import { EventRecord, QueueRepository } from '../queue/queue.repository';
-import { AdminTokenGuard } from '../common/admin-token.guard';
+import { RetryWorker } from '../queue/retry-worker.service';
+import { Actor } from './actor.decorator';
+import { AuditService } from './audit.service';
+import { ErrorDto, EventDto, ReprocessingDto } from './dto/responses';
 
+@ApiTags('admin')
+@ApiBearerAuth()
+@ApiUnauthorizedResponse({ type: ErrorDto })
 @Controller('admin/events')
 @UseGuards(AdminTokenGuard)
 export class EventsController {
-  constructor(private readonly queue: QueueRepository) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly queue: QueueRepository,
+    private readonly audit: AuditService,
+    private readonly worker: RetryWorker,
+  ) {}
 
   /** An event's processing state. */
   @Get(':stripeEventId')
+  @ApiOkResponse({ type: EventDto })
+  @ApiNotFoundResponse({ type: ErrorDto })
   async find(@Param('stripeEventId') stripeEventId: string): Promise<EventRecord> {
-    if (stripeEventId.length > 255) {
-      throw new AppError(ErrorCode.InvalidRequest, 'The event id is too long.');
-    }
-    const event = await this.queue.findEvent(stripeEventId);
+    const event = await this.queue.findEvent(checkedEventId(stripeEventId));
     if (!event) {
       throw new AppError(ErrorCode.NotFound, `No event ${stripeEventId} has been stored.`);
     }
     return event;
   }
+
+  /** Runs the handler of a processed or ignored event again (after a fix): queued, due now. */
+  @Post(':stripeEventId/reprocess')
+  @HttpCode(202)
+  @ApiAcceptedResponse({ type: ReprocessingDto })
+  @ApiNotFoundResponse({ type: ErrorDto })
+  @ApiConflictResponse({ type: ErrorDto, description: 'pending, dead (replay its dead letter instead) or discarded' })
+  async reprocess(
+    @Param('stripeEventId') stripeEventId: string,
+    @Actor() actor: string,
+  ): Promise<{ reprocessing: true }> {
+    const id = checkedEventId(stripeEventId);
+    const result = await this.dataSource.transaction(async (manager) => {
+      const outcome = await this.queue.requeue(manager, id);
+      await this.audit.record(manager, { actor, action: 'event.reprocess', target: id, result: outcome });
+      return outcome;
+    });
+    switch (result) {
+      case 'done':
+        this.worker.nudge();
+        return { reprocessing: true };
+      case 'not_found':
+        throw new AppError(ErrorCode.NotFound, `No event ${id} has been stored.`);
+      case 'pending':
+        throw new AppError(ErrorCode.Conflict, `Event ${id} is pending: it will be handled without reprocessing.`);
+      case 'dead':
+        throw new AppError(ErrorCode.Conflict, `Event ${id} is dead: replay its dead letter instead.`);
+      case 'discarded':
+        throw new AppError(ErrorCode.Conflict, `Event ${id} was discarded.`);
+    }
+  }
+}
+
+function checkedEventId(id: string): string {
+  if (id.length > 255) {
+    throw new AppError(ErrorCode.InvalidRequest, 'The event id is too long.');
+  }
+  return id;
 }

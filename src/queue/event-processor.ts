@@ -27,6 +27,8 @@ export class EventProcessor {
   private readonly policy: RetryPolicy;
   /** Rows to give back (without counting the attempt) once the database answers again. */
   private readonly pendingReleases = new Map<string, string>();
+  /** Called when rows were given back, due now (the retry worker drains then). */
+  onReleased: () => void = () => undefined;
 
   constructor(
     private readonly config: AppConfig,
@@ -78,22 +80,28 @@ export class EventProcessor {
 
   /** Gives back rows held during an outage; called before every claim and at shutdown. */
   async flushPendingReleases(): Promise<void> {
+    let released = false;
     for (const [eventId, token] of this.pendingReleases) {
       try {
-        await this.queue.release(eventId, token, true);
+        released = (await this.queue.release(eventId, token, true)) || released;
         this.pendingReleases.delete(eventId);
       } catch (error) {
         if (!isDatabaseUnavailable(error)) {
           this.pendingReleases.delete(eventId);
         }
-        return;
+        break;
       }
+    }
+    if (released) {
+      this.onReleased();
     }
   }
 
   private async run(row: ClaimedRow): Promise<AttemptOutcome> {
     const event = parseStored(row);
-    const handler = this.handlers.get(row.eventType);
+    // An event of the other mode is ignored here too (it may be reprocessed after being stored as ignored).
+    const otherMode = this.config.stripeLivemode !== undefined && event.livemode !== this.config.stripeLivemode;
+    const handler = otherMode ? undefined : this.handlers.get(row.eventType);
     const timeoutMs = this.config.handlerTimeoutMs;
     const runner = this.dataSource.createQueryRunner();
     const afterCommit: Array<() => unknown> = [];

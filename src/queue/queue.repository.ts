@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, QueryRunner } from 'typeorm';
+import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import type { StripeEvent } from '../common/stripe-event';
 import { sql } from '../database/sql';
 
@@ -30,6 +30,21 @@ export interface DeadLetterRow {
   retry_count: number;
   error: string;
 }
+
+export interface PendingRow {
+  stripe_event_id: string;
+  event_type: string;
+  retry_count: number;
+  next_retry_at: Date;
+  last_error: string | null;
+  locked_by: string | null;
+  enqueued_at: Date;
+  /** Cursor fields: the due time in microseconds since the epoch, and the event id. */
+  due_us: string;
+  event_id: string;
+}
+
+export type RequeueResult = 'done' | 'not_found' | 'pending' | 'dead' | 'discarded';
 
 export interface EventRecord {
   stripe_event_id: string;
@@ -257,5 +272,59 @@ export class QueueRepository {
         WHERE id = $1`,
       [row.eventId, status, row.attempts],
     );
+  }
+
+  /** Queue rows in due order (the next to run first), after the (due time, event id) of `after`. */
+  async listPending(limit: number, after?: { dueUs: string; eventId: string }): Promise<PendingRow[]> {
+    const params: unknown[] = [limit];
+    let where = '';
+    if (after) {
+      params.push(after.dueUs, after.eventId);
+      where = `WHERE (next_retry_at, event_id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::bigint)`;
+    }
+    const { rows } = await sql<PendingRow>(
+      this.dataSource,
+      `SELECT stripe_event_id, event_type, attempts AS retry_count, next_retry_at, last_error, locked_by, enqueued_at,
+              (extract(epoch FROM next_retry_at) * 1000000)::bigint::text AS due_us, event_id::text AS event_id
+         FROM webhook_retry_queue
+         ${where}
+        ORDER BY next_retry_at, event_id
+        LIMIT $1`,
+      params,
+    );
+    return rows;
+  }
+
+  /**
+   * Queues a `processed` or `ignored` event again, due now, attempts reset (after a handler fix),
+   * in one statement; anything else is refused with the reason.
+   */
+  async requeue(manager: EntityManager, stripeEventId: string): Promise<RequeueResult> {
+    const { rows } = await sql(
+      manager,
+      `WITH event AS (
+         UPDATE subscription_events
+            SET status = 'pending', attempts = 0, last_error = NULL, processed_at = NULL
+          WHERE stripe_event_id = $1 AND status IN ('processed', 'ignored')
+         RETURNING id, stripe_event_id, event_type
+       )
+       INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, attempts, next_retry_at)
+       SELECT id, stripe_event_id, event_type, 0, now() FROM event
+       RETURNING event_id`,
+      [stripeEventId],
+    );
+    if (rows.length > 0) {
+      return 'done';
+    }
+    const { rows: found } = await sql<{ status: EventStatus }>(
+      manager,
+      'SELECT status FROM subscription_events WHERE stripe_event_id = $1',
+      [stripeEventId],
+    );
+    if (found.length === 0) {
+      return 'not_found';
+    }
+    const status = found[0].status;
+    return status === 'processed' || status === 'ignored' ? 'pending' : status;
   }
 }

@@ -29,7 +29,9 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly dispatcher: Dispatcher,
     private readonly processor: EventProcessor,
     private readonly queue: QueueRepository,
-  ) {}
+  ) {
+    this.processor.onReleased = () => this.nudge();
+  }
 
   onApplicationBootstrap(): void {
     // Registered at run time: @Cron() would read the expression before the configuration exists.
@@ -56,6 +58,13 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
   /** Something may be due now (a webhook stored without a free slot): drain soon. */
   nudge(): void {
     void this.drain();
+  }
+
+  /** Resolves once no drain is running (the one at boot included). */
+  async whenDrained(): Promise<void> {
+    while (this.draining) {
+      await this.draining;
+    }
   }
 
   /** Claims and starts due rows until none are left; never runs twice at once on a replica. */

@@ -1,0 +1,81 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+/** Response shapes, for the OpenAPI document (the services return plain objects of these shapes). */
+
+export class DeadLetterItemDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty() stripe_event_id!: string;
+  @ApiProperty() event_type!: string;
+  @ApiProperty() retry_count!: number;
+  @ApiProperty({ nullable: true, type: String }) error!: string | null;
+  @ApiProperty({ nullable: true, format: 'date-time', type: String, description: "the event's created" })
+  original_timestamp!: string | null;
+  @ApiProperty({ format: 'date-time', description: 'when it was dead-lettered' }) created_at!: string;
+}
+
+export class DeadLetterPageDto {
+  @ApiProperty({ type: [DeadLetterItemDto] }) items!: DeadLetterItemDto[];
+  @ApiProperty({ nullable: true, type: String, description: 'null on the last page' }) next_cursor!: string | null;
+}
+
+export class DeadLetterDetailDto extends DeadLetterItemDto {
+  @ApiProperty({ type: Object, description: 'the Stripe event as received' }) payload!: Record<string, unknown>;
+  @ApiProperty({ nullable: true, enum: ['replayed', 'discarded'], type: String }) resolution!: string | null;
+  @ApiProperty({ nullable: true, format: 'date-time', type: String }) resolved_at!: string | null;
+  @ApiProperty({ nullable: true, type: String }) resolved_by!: string | null;
+}
+
+export class ReplayedDto {
+  @ApiPropertyOptional() replayed?: number;
+  @ApiPropertyOptional({ description: 'with dry_run' }) would_replay?: number;
+}
+
+export class PendingItemDto {
+  @ApiProperty() stripe_event_id!: string;
+  @ApiProperty() event_type!: string;
+  @ApiProperty({ description: 'attempts so far' }) retry_count!: number;
+  @ApiProperty({ format: 'date-time' }) next_retry_at!: string;
+  @ApiProperty({ nullable: true, type: String }) last_error!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'replica holding it now' }) locked_by!: string | null;
+  @ApiProperty({ format: 'date-time' }) enqueued_at!: string;
+}
+
+export class PendingPageDto {
+  @ApiProperty({ type: [PendingItemDto] }) items!: PendingItemDto[];
+  @ApiProperty({ nullable: true, type: String }) next_cursor!: string | null;
+}
+
+export class EventDto {
+  @ApiProperty() stripe_event_id!: string;
+  @ApiProperty() event_type!: string;
+  @ApiProperty({ enum: ['pending', 'processed', 'ignored', 'dead', 'discarded'] }) status!: string;
+  @ApiProperty({ description: 'handler runs since the event was last queued' }) attempts!: number;
+  @ApiProperty({ nullable: true, type: String }) last_error!: string | null;
+  @ApiProperty({ format: 'date-time' }) received_at!: string;
+  @ApiProperty({ nullable: true, format: 'date-time', type: String }) processed_at!: string | null;
+}
+
+export class ReprocessingDto {
+  @ApiProperty({ example: true }) reprocessing!: boolean;
+}
+
+export class AuditItemDto {
+  @ApiProperty() id!: number;
+  @ApiProperty({ description: "the token's holder" }) actor!: string;
+  @ApiProperty({ example: 'dead_letter.replay' }) action!: string;
+  @ApiProperty({ nullable: true, type: String }) target!: string | null;
+  @ApiProperty({ example: 'replayed' }) result!: string;
+  @ApiProperty({ nullable: true, type: Object }) details!: Record<string, unknown> | null;
+  @ApiProperty({ format: 'date-time' }) created_at!: string;
+}
+
+export class AuditPageDto {
+  @ApiProperty({ type: [AuditItemDto] }) items!: AuditItemDto[];
+  @ApiProperty({ nullable: true, type: String }) next_cursor!: string | null;
+}
+
+export class ErrorDto {
+  @ApiProperty() statusCode!: number;
+  @ApiProperty({ example: 'invalid_request' }) error!: string;
+  @ApiProperty() message!: string;
+}
