@@ -1,8 +1,11 @@
 import { Module } from '@nestjs/common';
+import { QueueModule } from '../queue/queue.module';
 import { AlertService } from './alert.service';
+import { DeadLetterAlerts } from './dead-letter-alerts.service';
 
 @Module({
-  providers: [AlertService],
+  imports: [QueueModule],
+  providers: [AlertService, DeadLetterAlerts],
   exports: [AlertService],
 })
 export class AlertsModule {}
