@@ -1,6 +1,12 @@
 import { count, createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld } from '../support/fixtures';
-import { freePort, removeScratchDirectories, scratchDirectory, spawnService, waitFor } from '../support/service-process';
+import {
+  freePort,
+  removeScratchDirectories,
+  scratchDirectory,
+  spawnService,
+  waitFor,
+} from '../support/service-process';
 import { signatureHeader, TEST_SECRET } from '../support/stripe';
 import { ADMIN_TOKEN } from '../support/test-app';
 import { waitUntil } from '../support/wait';
@@ -73,7 +79,9 @@ describe('SIGTERM under load (real process)', () => {
     expect(refusedAfterSigterm.every((status) => status === 503)).toBe(true);
 
     // Every acknowledged event is stored; none is left held by the stopped replica.
-    expect(await count(db.pool, 'subscription_events', 'stripe_event_id = ANY($1)', [acknowledged])).toBe(acknowledged.length);
+    expect(await count(db.pool, 'subscription_events', 'stripe_event_id = ANY($1)', [acknowledged])).toBe(
+      acknowledged.length,
+    );
     expect(await count(db.pool, 'webhook_retry_queue', 'lock_token IS NOT NULL AND next_retry_at > now()')).toBe(0);
 
     const second = spawnService({ ...(await env()), RETRY_CRON: '* * * * * *' }, scratchDirectory());
@@ -81,12 +89,15 @@ describe('SIGTERM under load (real process)', () => {
       await waitFor(second, '/health/ready');
       await waitUntil(
         async () =>
-          (await count(db.pool, 'subscription_events', `stripe_event_id = ANY($1) AND status = 'processed'`, [acknowledged])) ===
-          acknowledged.length,
+          (await count(db.pool, 'subscription_events', `stripe_event_id = ANY($1) AND status = 'processed'`, [
+            acknowledged,
+          ])) === acknowledged.length,
         30_000,
         'all acknowledged events processed',
       );
-      expect(await count(db.pool, 'subscription_events', `stripe_event_id = ANY($1) AND attempts <> 1`, [acknowledged])).toBe(0);
+      expect(
+        await count(db.pool, 'subscription_events', `stripe_event_id = ANY($1) AND attempts <> 1`, [acknowledged]),
+      ).toBe(0);
     } finally {
       second.child.kill('SIGTERM');
     }

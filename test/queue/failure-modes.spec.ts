@@ -11,8 +11,8 @@ import { waitUntil } from '../support/wait';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Queues events directly (as if received while no replica could run them). */
-async function enqueue(db: TestDatabase, type: string, n: number, attempts = 0): Promise<string[]> {
+/** Queues events directly (as if received while no replica could run them), due in `dueInSeconds`. */
+async function enqueue(db: TestDatabase, type: string, n: number, attempts = 0, dueInSeconds = 0): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     const event = stripeEvent(type, { id: randomId('obj') });
@@ -21,8 +21,9 @@ async function enqueue(db: TestDatabase, type: string, n: number, attempts = 0):
       [event.id, type, JSON.stringify(event)],
     );
     await db.pool.query(
-      'INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, attempts) VALUES ($1, $2, $3, $4)',
-      [rows[0].id, event.id, type, attempts],
+      `INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, attempts, next_retry_at)
+       VALUES ($1, $2, $3, $4, now() + $5 * interval '1 second')`,
+      [rows[0].id, event.id, type, attempts, dueInSeconds],
     );
     ids.push(event.id as string);
   }
@@ -207,11 +208,20 @@ describe('failure modes of the processing engine', () => {
       }
       return Promise.resolve();
     });
+    // Not due yet, so that no drain of the app's own (at boot, say) takes them before the lock.
     const ids = await enqueue(db, 'test.after_close', 3);
+    await db.pool.query(
+      `UPDATE webhook_retry_queue SET next_retry_at = now() + interval '1 day' WHERE stripe_event_id = ANY($1)`,
+      [ids],
+    );
     const locker = await db.pool.connect();
     try {
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE webhook_retry_queue IN EXCLUSIVE MODE');
+      await locker.query(
+        `UPDATE webhook_retry_queue SET next_retry_at = now() - interval '1 hour' WHERE stripe_event_id = ANY($1)`,
+        [ids],
+      );
       void t.app.get(RetryWorker).drain(); // its claim now waits on the lock
       await sleep(200);
       closing = true;

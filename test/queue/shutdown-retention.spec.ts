@@ -32,9 +32,8 @@ describe('shutdown', () => {
     const doneByFirst = await count(db.pool, 'subscription_events', `status = 'processed'`);
     expect(doneByFirst).toBeGreaterThan(0);
 
-    const second = await startTestApp(db.url, FAST_QUEUE);
+    const second = await startTestApp(db.url, FAST_QUEUE, { 'test.slow': slowHandler(1) });
     try {
-      second.app.get(HandlerRegistry).register('test.slow', slowHandler(1));
       for (const event of events) {
         expect(await settle(second, db.pool, event.id as string)).toMatchObject({ status: 'processed' });
       }

@@ -9,15 +9,20 @@ export async function deliverAndSettle(t: TestApp, pool: Pool, event: { id: stri
   if (res.status !== 200) {
     throw new Error(`delivery of ${event.id} answered ${res.status}: ${JSON.stringify(res.body)}`);
   }
-  const state = await waitUntil(
-    async () => {
-      const s = await eventState(pool, event.id);
-      return s && s.status !== 'pending' ? s : undefined;
-    },
-    10_000,
-    `event ${event.id} handled`,
-  );
-  return state.status;
+  try {
+    const state = await waitUntil(
+      async () => {
+        const s = await eventState(pool, event.id);
+        return s && s.status !== 'pending' ? s : undefined;
+      },
+      10_000,
+      `event ${event.id} handled`,
+    );
+    return state.status;
+  } catch (error) {
+    const { rows } = await pool.query('SELECT * FROM webhook_retry_queue WHERE stripe_event_id = $1', [event.id]);
+    throw new Error(`${(error as Error).message}; queue row: ${JSON.stringify(rows)}`, { cause: error });
+  }
 }
 
 export async function entitlementsOf(

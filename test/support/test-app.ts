@@ -2,6 +2,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createApp } from '../../src/app-setup';
 import { AppConfig, Environment } from '../../src/config/app-config';
+import { EventHandler, HandlerRegistry } from '../../src/queue/handler-registry';
+import { RetryWorker } from '../../src/queue/retry-worker.service';
 import { signatureHeader, TEST_SECRET } from './stripe';
 
 export const ADMIN_TOKEN = 'ops-token-0123456789abcdef';
@@ -17,8 +19,16 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** The service as it runs (createApp, listening on a free port), with test configuration. */
-export async function startTestApp(databaseUrl: string, env: Environment = {}): Promise<TestApp> {
+/**
+ * The service as it runs (createApp, listening on a free port), with test configuration.
+ * `handlers` are registered before the app starts, as the billing handlers are, so that events
+ * already queued are not handled (or ignored) before the test's handler exists.
+ */
+export async function startTestApp(
+  databaseUrl: string,
+  env: Environment = {},
+  handlers: Record<string, EventHandler> = {},
+): Promise<TestApp> {
   const config = AppConfig.fromEnvironment({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -29,7 +39,12 @@ export async function startTestApp(databaseUrl: string, env: Environment = {}): 
     ...env,
   });
   const app = await createApp(config);
+  for (const [type, handler] of Object.entries(handlers)) {
+    app.get(HandlerRegistry).register(type, handler);
+  }
   await app.listen(0, '127.0.0.1');
+  // The drain a replica runs at boot would otherwise race rows a test inserts right after.
+  await app.get(RetryWorker).whenDrained();
   const address = app.getHttpServer().address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   const http = request(url);

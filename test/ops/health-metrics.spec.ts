@@ -1,0 +1,218 @@
+import { LifecycleService } from '../../src/common/lifecycle.service';
+import { Dispatcher } from '../../src/queue/dispatcher.service';
+import { HandlerRegistry } from '../../src/queue/handler-registry';
+import { PermanentEventError } from '../../src/queue/permanent-event.error';
+import { createTestDatabase, TestDatabase } from '../support/database';
+import { FAST_QUEUE, settle } from '../support/queue';
+import { randomId, signatureHeader, stripeEvent } from '../support/stripe';
+import { TcpProxy } from '../support/tcp-proxy';
+import { startTestApp, TestApp } from '../support/test-app';
+import { waitUntil } from '../support/wait';
+
+/** One sample's value from Prometheus text, e.g. metric('x_total', {outcome: 'accepted'}). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const wanted = Object.entries(labels);
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_:]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) {
+      continue;
+    }
+    const present = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (wanted.every(([k, v]) => present[k] === v)) {
+      return Number(match[3]);
+    }
+  }
+  return undefined;
+}
+
+describe('health and metrics', () => {
+  let db: TestDatabase;
+  let proxy: TcpProxy;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    proxy = await TcpProxy.start(db.url);
+    t = await startTestApp(proxy.urlFor(db.url), {
+      ...FAST_QUEUE,
+      RETRY_MAX_ATTEMPTS: '2',
+      WEBHOOK_MAX_BODY_BYTES: '4096',
+    });
+    const registry = t.app.get(HandlerRegistry);
+    registry.register('test.ok', () => Promise.resolve());
+    registry.register(
+      'test.flaky_once',
+      (() => {
+        const seen = new Set<string>();
+        return (event: { id: string }) => {
+          if (seen.has(event.id)) {
+            return Promise.resolve();
+          }
+          seen.add(event.id);
+          return Promise.reject(new Error('first attempt fails'));
+        };
+      })(),
+    );
+    registry.register('test.doomed', () => Promise.reject(new PermanentEventError('never')));
+  });
+  afterAll(async () => {
+    await t.close();
+    await proxy.close();
+    await db.drop();
+  });
+
+  const webhooksHealth = () => t.http.get('/health/webhooks');
+
+  it('answers /health/live and /health/ready in the terminus format', async () => {
+    expect((await t.http.get('/health/live')).body).toEqual({ status: 'ok', info: {}, error: {}, details: {} });
+    const ready = await t.http.get('/health/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({
+      status: 'ok',
+      info: { database: { status: 'up' }, migrations: { status: 'up' } },
+    });
+  });
+
+  it('reports the backlog in /health/webhooks with SPEC fields', async () => {
+    await t.deliver(stripeEvent('test.doomed', { id: randomId('obj') })); // one dead letter
+    const flaky = stripeEvent('test.flaky_once', { id: randomId('obj') });
+    await t.deliver(flaky); // fails once: a pending retry, due in 50 ms (nobody drains it here)
+    await t.app.get(Dispatcher).whenIdle();
+    const res = await waitUntil(async () => {
+      const r = await webhooksHealth();
+      return r.body.info?.webhooks?.dlq_items === 1 && r.body.info?.webhooks?.pending === 1 ? r : undefined;
+    }, 8_000);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      status: 'ok',
+      info: {
+        database: { status: 'up' },
+        webhooks: {
+          status: 'up',
+          pending: 1,
+          pending_retries: 1,
+          dlq_items: 1,
+          oldest_pending_age_seconds: expect.any(Number),
+        },
+      },
+      error: {},
+      details: {
+        database: { status: 'up' },
+        webhooks: {
+          status: 'up',
+          pending: 1,
+          pending_retries: 1,
+          dlq_items: 1,
+          oldest_pending_age_seconds: expect.any(Number),
+        },
+      },
+    });
+    expect(await settle(t, db.pool, flaky.id as string)).toMatchObject({ status: 'processed', attempts: 2 });
+  });
+
+  it('fails /health/webhooks past a configured threshold, not before', async () => {
+    const strict = await startTestApp(db.url, { ...FAST_QUEUE, HEALTH_MAX_DEAD_LETTERS: '0' });
+    try {
+      const res = await waitUntil(async () => {
+        const r = await strict.http.get('/health/webhooks');
+        return r.status === 503 ? r : undefined;
+      }, 8_000);
+      expect(res.body).toMatchObject({
+        status: 'error',
+        error: { webhooks: { status: 'down', dlq_items: 1, message: 'dead letters above 0' } },
+      });
+    } finally {
+      await strict.close();
+    }
+    expect((await webhooksHealth()).status).toBe(200); // no threshold: dead letters alone are fine
+  });
+
+  it('answers 503 quickly while the database is unreachable; /health/live stays 200', async () => {
+    proxy.cut();
+    try {
+      const started = Date.now();
+      const [webhooks, ready, live] = await Promise.all([
+        webhooksHealth(),
+        t.http.get('/health/ready'),
+        t.http.get('/health/live'),
+      ]);
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect(webhooks.status).toBe(503);
+      expect(webhooks.body).toMatchObject({ status: 'error', error: { database: { status: 'down' } } });
+      expect(ready.status).toBe(503);
+      expect(live.status).toBe(200);
+    } finally {
+      proxy.restore();
+    }
+    await waitUntil(async () => (await webhooksHealth()).status === 200, 8_000);
+  });
+
+  it('answers 503 on readiness and webhooks once shutdown begins', async () => {
+    const closing = await startTestApp(db.url, FAST_QUEUE);
+    try {
+      closing.app.get(LifecycleService).beginShutdown();
+      expect((await closing.http.get('/health/ready')).status).toBe(503);
+      expect((await closing.http.get('/health/webhooks')).status).toBe(503);
+      expect((await closing.http.get('/health/live')).status).toBe(200);
+    } finally {
+      await closing.close();
+    }
+  });
+
+  it('counts deliveries and attempts in /metrics by type and outcome', async () => {
+    const before = (await t.http.get('/metrics')).text;
+    const read = (text: string, name: string, labels: Record<string, string>) => sample(text, name, labels) ?? 0;
+
+    const ok = stripeEvent('test.ok', { id: randomId('obj') });
+    await t.deliver(ok);
+    await t.deliver(ok); // duplicate
+    await t.deliver(stripeEvent('unknown.type', { id: randomId('obj') })); // stored as ignored
+    await t.deliver(stripeEvent('test.ok', {}), { secret: 'whsec_not_ours' }); // invalid signature
+    await t.deliver('{"not":"an event"}'); // invalid payload
+    await t.deliver(stripeEvent('test.ok', { blob: 'x'.repeat(5000) })); // too large
+    const doomed = stripeEvent('test.doomed', { id: randomId('obj') });
+    await t.deliver(doomed);
+    const flaky = stripeEvent('test.flaky_once', { id: randomId('obj') });
+    await t.deliver(flaky);
+    await settle(t, db.pool, flaky.id as string);
+    proxy.cut();
+    const payload = JSON.stringify(stripeEvent('test.ok', { id: randomId('obj') }));
+    await t.http.post('/webhooks/stripe').set('Stripe-Signature', signatureHeader(payload)).send(payload); // unavailable
+    proxy.restore();
+    await t.app.get(Dispatcher).whenIdle();
+
+    const after = (await t.http.get('/metrics')).text;
+    const delta = (name: string, labels: Record<string, string>) =>
+      read(after, name, labels) - read(before, name, labels);
+    const received = 'stripe_webhook_events_received_total';
+    expect(delta(received, { event_type: 'test.ok', outcome: 'accepted' })).toBe(1);
+    expect(delta(received, { event_type: 'test.ok', outcome: 'duplicate' })).toBe(1);
+    expect(delta(received, { event_type: 'unknown.type', outcome: 'accepted' })).toBe(1);
+    expect(delta(received, { event_type: '', outcome: 'invalid_signature' })).toBe(1);
+    expect(delta(received, { event_type: '', outcome: 'invalid_payload' })).toBe(1);
+    expect(delta(received, { event_type: '', outcome: 'payload_too_large' })).toBe(1);
+    expect(delta(received, { event_type: 'test.ok', outcome: 'unavailable' })).toBe(1);
+    const processed = 'stripe_webhook_events_processed_total';
+    expect(delta(processed, { event_type: 'test.ok', outcome: 'processed' })).toBe(1);
+    expect(delta(processed, { event_type: 'unknown.type', outcome: 'ignored' })).toBe(1);
+    expect(delta(processed, { event_type: 'test.doomed', outcome: 'dead' })).toBe(1);
+    expect(delta(processed, { event_type: 'test.flaky_once', outcome: 'retried' })).toBe(1);
+    expect(delta(processed, { event_type: 'test.flaky_once', outcome: 'processed' })).toBe(1);
+    expect(delta('stripe_webhook_ack_duration_seconds_count', {})).toBe(9);
+    expect(delta('stripe_webhook_handler_duration_seconds_count', { event_type: 'test.ok' })).toBe(1);
+    for (const gauge of [
+      'stripe_webhook_queue_pending',
+      'stripe_webhook_queue_oldest_pending_age_seconds',
+      'stripe_webhook_dead_letters',
+    ]) {
+      expect(sample(after, gauge)).toEqual(expect.any(Number));
+    }
+    // Gauges read figures at most 5 s old.
+    await waitUntil(
+      async () => (sample((await t.http.get('/metrics')).text, 'stripe_webhook_dead_letters') ?? 0) >= 2,
+      8_000,
+    );
+    expect(after).toMatch(/^process_cpu_user_seconds_total /m);
+    expect(after).toMatch(/^nodejs_heap_size_used_bytes /m);
+  });
+});
