@@ -8,12 +8,18 @@ import { CheckoutHandlers } from './handlers/checkout.handlers';
 import { CustomerHandlers } from './handlers/customer.handlers';
 import { EntitlementSummaryHandlers } from './handlers/entitlement-summary.handlers';
 import { InvoiceHandlers } from './handlers/invoice.handlers';
+import { PaymentIntentHandlers } from './handlers/payment-intent.handlers';
 import { SubscriptionHandlers } from './handlers/subscription.handlers';
+import { UsageRepository } from './usage.repository';
+import { UsageService } from './usage.service';
+import { WalletUsageController } from './wallet-usage.controller';
+import { WalletRepository } from './wallet.repository';
+import { WalletService } from './wallet.service';
 
-/** One handler per Stripe event type, registered with the queue; the entitlements API. */
+/** One handler per Stripe event type, registered with the queue; the entitlements, wallet and usage APIs. */
 @Module({
   imports: [QueueModule, AlertsModule],
-  controllers: [EntitlementsController],
+  controllers: [EntitlementsController, WalletUsageController],
   providers: [
     BillingRepository,
     EntitlementsService,
@@ -22,6 +28,11 @@ import { SubscriptionHandlers } from './handlers/subscription.handlers';
     InvoiceHandlers,
     CheckoutHandlers,
     EntitlementSummaryHandlers,
+    PaymentIntentHandlers,
+    WalletRepository,
+    WalletService,
+    UsageRepository,
+    UsageService,
   ],
   exports: [BillingRepository, EntitlementsService],
 })

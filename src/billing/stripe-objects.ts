@@ -315,3 +315,81 @@ function earliest(isoTimes: string[]): Date | null {
 function latest(isoTimes: string[]): Date | null {
   return isoTimes.length ? new Date(isoTimes.reduce((a, b) => (a > b ? a : b))) : null;
 }
+
+// --- wallet top-ups ---------------------------------------------------------------------------
+
+/** `metadata.purpose` of a Checkout Session or PaymentIntent that tops up a wallet. */
+export const TOP_UP_PURPOSE = 'wallet_top_up';
+
+export interface TopUp {
+  customerId: string | null;
+  /** A top-up is credited once per PaymentIntent. */
+  paymentIntentId: string | null;
+  /** Minor units. */
+  amount: number | null;
+  currency: string | null;
+  paymentMethodId: string | null;
+}
+
+export interface FailedTopUp {
+  paymentIntentId: string;
+  customerId: string | null;
+  amount: number | null;
+  currency: string | null;
+  code: string | null;
+  declineCode: string | null;
+  message: string | null;
+  paymentMethodId: string | null;
+}
+
+function isTopUp(object: StripeObject): boolean {
+  return isObject(object.metadata) && object.metadata.purpose === TOP_UP_PURPOSE;
+}
+
+/** A paid one-time Checkout Session for a top-up (credits `amount_total`), else null. */
+export function topUpFromCheckoutSession(object: StripeObject): TopUp | null {
+  if (!isTopUp(object) || object.mode !== 'payment' || object.payment_status !== 'paid') {
+    return null;
+  }
+  const intent = isObject(object.payment_intent) ? object.payment_intent : undefined;
+  return {
+    customerId: idOf(object.customer),
+    paymentIntentId: idOf(object.payment_intent),
+    amount: integer(object.amount_total),
+    currency: nonEmptyString(object.currency)?.toLowerCase() ?? null,
+    // Only when the event carries the PaymentIntent expanded; payment_intent.succeeded always does.
+    paymentMethodId: intent ? idOf(intent.payment_method) : null,
+  };
+}
+
+/** A succeeded top-up PaymentIntent (credits `amount_received`), else null. */
+export function topUpFromPaymentIntent(object: StripeObject): TopUp | null {
+  if (!isTopUp(object)) {
+    return null;
+  }
+  return {
+    customerId: idOf(object.customer),
+    paymentIntentId: requiredId(object.id, 'payment intent id'),
+    amount: integer(object.amount_received),
+    currency: nonEmptyString(object.currency)?.toLowerCase() ?? null,
+    paymentMethodId: idOf(object.payment_method),
+  };
+}
+
+/** A failed top-up PaymentIntent with its last error, else null. */
+export function failedTopUpFromPaymentIntent(object: StripeObject): FailedTopUp | null {
+  if (!isTopUp(object)) {
+    return null;
+  }
+  const error = isObject(object.last_payment_error) ? object.last_payment_error : {};
+  return {
+    paymentIntentId: requiredId(object.id, 'payment intent id'),
+    customerId: idOf(object.customer),
+    amount: integer(object.amount),
+    currency: nonEmptyString(object.currency)?.toLowerCase() ?? null,
+    code: nonEmptyString(error.code),
+    declineCode: nonEmptyString(error.decline_code),
+    message: nonEmptyString(error.message),
+    paymentMethodId: idOf(error.payment_method) ?? idOf(object.payment_method),
+  };
+}

@@ -1,8 +1,13 @@
 import { CreateWebhookTables1767225600000 } from '../../migrations/1767225600000-create-webhook-tables';
 import { CreateBillingTables1767312000000 } from '../../migrations/1767312000000-create-billing-tables';
+import { CreateWalletAndUsageTables1767398400000 } from '../../migrations/1767398400000-create-wallet-and-usage-tables';
 
 /**
  * Every migration, oldest first. Listed rather than globbed so that the same list works compiled,
  * under Jest and in the migration CLI.
  */
-export const MIGRATIONS = [CreateWebhookTables1767225600000, CreateBillingTables1767312000000];
+export const MIGRATIONS = [
+  CreateWebhookTables1767225600000,
+  CreateBillingTables1767312000000,
+  CreateWalletAndUsageTables1767398400000,
+];

@@ -3,14 +3,19 @@ import type { EntityManager } from 'typeorm';
 import type { StripeEvent } from '../../common/stripe-event';
 import { HandlerRegistry } from '../../queue/handler-registry';
 import { BillingRepository } from '../billing.repository';
-import { checkoutSessionFromStripe } from '../stripe-objects';
+import { checkoutSessionFromStripe, topUpFromCheckoutSession } from '../stripe-objects';
+import { WalletService } from '../wallet.service';
 
-/** checkout.session.completed links the session's client_reference_id (our user) to its customer. */
+/**
+ * checkout.session.completed links the session's client_reference_id (our user) to its customer,
+ * and credits a paid wallet top-up (mode payment, metadata.purpose wallet_top_up).
+ */
 @Injectable()
 export class CheckoutHandlers implements OnModuleInit {
   constructor(
     private readonly registry: HandlerRegistry,
     private readonly billing: BillingRepository,
+    private readonly wallet: WalletService,
   ) {}
 
   onModuleInit(): void {
@@ -19,12 +24,15 @@ export class CheckoutHandlers implements OnModuleInit {
 
   private async completed(event: StripeEvent, manager: EntityManager): Promise<void> {
     const session = checkoutSessionFromStripe(event.object);
-    if (!session.customerId) {
-      return; // a guest payment: no customer to link
+    if (session.customerId) {
+      if (session.userId) {
+        await this.billing.linkUser(manager, session.customerId, session.subscriptionId, session.userId);
+      }
+      await this.billing.ensureCustomer(manager, session.customerId, session.userId, session.email);
     }
-    if (session.userId) {
-      await this.billing.linkUser(manager, session.customerId, session.subscriptionId, session.userId);
+    const topUp = topUpFromCheckoutSession(event.object);
+    if (topUp) {
+      await this.wallet.credit(manager, event, topUp);
     }
-    await this.billing.ensureCustomer(manager, session.customerId, session.userId, session.email);
   }
 }

@@ -1,0 +1,62 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { AlertService } from '../../alerts/alert.service';
+import type { StripeEvent } from '../../common/stripe-event';
+import { HandlerContext, HandlerRegistry } from '../../queue/handler-registry';
+import { BillingRepository } from '../billing.repository';
+import { eventOrder, failedTopUpFromPaymentIntent, topUpFromPaymentIntent } from '../stripe-objects';
+import { WalletRepository } from '../wallet.repository';
+import { WalletService } from '../wallet.service';
+
+/**
+ * payment_intent.succeeded credits a wallet top-up (the safety net when the Checkout Session event
+ * is late or lost); payment_intent.payment_failed records a failed top-up and raises an alert.
+ * PaymentIntents that are not top-ups change nothing.
+ */
+@Injectable()
+export class PaymentIntentHandlers implements OnModuleInit {
+  private readonly logger = new Logger(PaymentIntentHandlers.name);
+
+  constructor(
+    private readonly registry: HandlerRegistry,
+    private readonly topUps: WalletService,
+    private readonly wallet: WalletRepository,
+    private readonly billing: BillingRepository,
+    private readonly alerts: AlertService,
+  ) {}
+
+  onModuleInit(): void {
+    this.registry.register('payment_intent.succeeded', (event, manager) => this.succeeded(event, manager));
+    this.registry.register('payment_intent.payment_failed', (event, manager, context) =>
+      this.failed(event, manager, context),
+    );
+  }
+
+  private async succeeded(event: StripeEvent, manager: EntityManager): Promise<void> {
+    const topUp = topUpFromPaymentIntent(event.object);
+    if (topUp) {
+      await this.topUps.credit(manager, event, topUp);
+    }
+  }
+
+  private async failed(event: StripeEvent, manager: EntityManager, context: HandlerContext): Promise<void> {
+    const failure = failedTopUpFromPaymentIntent(event.object);
+    if (!failure) {
+      return;
+    }
+    if (failure.customerId) {
+      await this.billing.ensureCustomer(manager, failure.customerId, null);
+    }
+    await this.wallet.recordFailure(manager, failure, event.id, eventOrder(event, 0).created);
+    const amount = failure.amount !== null && failure.currency ? `${failure.amount} ${failure.currency}` : 'an amount';
+    const text =
+      `:warning: Wallet top-up ${failure.paymentIntentId} of ${amount} for customer ${failure.customerId ?? '(none)'} failed: ` +
+      `${failure.code ?? 'unknown error'}${failure.declineCode ? ` (${failure.declineCode})` : ''}` +
+      `${failure.message ? ` — ${failure.message}` : ''}. Event ${event.id}.`;
+    this.logger.warn(
+      { eventId: event.id, eventType: event.type, paymentIntent: failure.paymentIntentId, code: failure.code },
+      'wallet top-up failed',
+    );
+    context.afterCommit(() => this.alerts.send(text));
+  }
+}

@@ -1,0 +1,92 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { sql } from '../database/sql';
+
+export interface UsagePeriod {
+  start: Date;
+  end: Date;
+}
+
+@Injectable()
+export class UsageRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async customerExists(customerId: string): Promise<boolean> {
+    const { rows } = await sql(this.dataSource, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
+    return rows.length > 0;
+  }
+
+  /**
+   * The customer's current billing period: the latest-starting period known, from its
+   * subscriptions (current_period_*) or from its paid renewal invoices (billing_reason
+   * subscription_cycle). A paid renewal therefore moves the period forward whether it arrives
+   * before or after the subscription update that moves it too, and both name the same period.
+   */
+  async currentPeriod(customerId: string): Promise<UsagePeriod | null> {
+    const { rows } = await sql<{ period_start: Date; period_end: Date }>(
+      this.dataSource,
+      `SELECT period_start, period_end FROM (
+         SELECT current_period_start AS period_start, current_period_end AS period_end
+           FROM subscriptions
+          WHERE stripe_customer_id = $1 AND current_period_start IS NOT NULL AND current_period_end IS NOT NULL
+         UNION ALL
+         SELECT period_start, period_end
+           FROM invoices
+          WHERE stripe_customer_id = $1 AND status = 'paid' AND billing_reason = 'subscription_cycle'
+            AND period_start IS NOT NULL AND period_end IS NOT NULL
+       ) periods
+       WHERE period_start <= now()
+       ORDER BY period_start DESC, period_end DESC
+       LIMIT 1`,
+      [customerId],
+    );
+    return rows[0] ? { start: rows[0].period_start, end: rows[0].period_end } : null;
+  }
+
+  /**
+   * Counts `quantity` in the period once per idempotency key, in one statement: the key is recorded
+   * unless it already was, and only a new key adds to the period's counter (created at zero for a
+   * new period). Concurrent increments serialise on the counter row and all add up.
+   * Returns the quantity the key was first recorded with.
+   */
+  async record(customerId: string, key: string, quantity: number, period: UsagePeriod): Promise<number> {
+    const { rows } = await sql<{ quantity: string }>(
+      this.dataSource,
+      `WITH recorded AS (
+         INSERT INTO usage_records (stripe_customer_id, idempotency_key, period_start, quantity)
+         VALUES ($1, $2, $3, $5)
+         ON CONFLICT (stripe_customer_id, idempotency_key) DO NOTHING
+         RETURNING quantity
+       ), counted AS (
+         INSERT INTO usage_periods (stripe_customer_id, period_start, period_end, used)
+         SELECT $1, $3, $4, quantity FROM recorded
+         ON CONFLICT (stripe_customer_id, period_start)
+           DO UPDATE SET used = usage_periods.used + EXCLUDED.used, updated_at = now()
+       )
+       SELECT quantity FROM recorded
+       UNION ALL
+       SELECT quantity FROM usage_records
+        WHERE stripe_customer_id = $1 AND idempotency_key = $2 AND NOT EXISTS (SELECT 1 FROM recorded)`,
+      [customerId, key, period.start, period.end, quantity],
+    );
+    if (rows.length > 0) {
+      return Number(rows[0].quantity);
+    }
+    // The same key was being recorded concurrently and committed after this statement's snapshot.
+    const { rows: again } = await sql<{ quantity: string }>(
+      this.dataSource,
+      'SELECT quantity FROM usage_records WHERE stripe_customer_id = $1 AND idempotency_key = $2',
+      [customerId, key],
+    );
+    return Number(again[0].quantity);
+  }
+
+  async used(customerId: string, period: UsagePeriod): Promise<number> {
+    const { rows } = await sql<{ used: string }>(
+      this.dataSource,
+      'SELECT used FROM usage_periods WHERE stripe_customer_id = $1 AND period_start = $2',
+      [customerId, period.start],
+    );
+    return rows[0] ? Number(rows[0].used) : 0;
+  }
+}

@@ -1,0 +1,144 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { sql } from '../database/sql';
+import type { FailedTopUp } from './stripe-objects';
+
+export interface WalletCredit {
+  customerId: string;
+  paymentIntentId: string;
+  amount: number;
+  currency: string;
+  sourceEventId: string;
+  sourceEventType: string;
+}
+
+export interface WalletEntry {
+  id: string;
+  amount: number;
+  currency: string;
+  payment_intent: string;
+  source_event_id: string;
+  created_at: Date;
+}
+
+export interface Wallet {
+  balances: Record<string, number>;
+  autoRechargePaymentMethod: string | null;
+  entries: WalletEntry[];
+}
+
+@Injectable()
+export class WalletRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Credits a top-up once per PaymentIntent, in one statement: the ledger row is inserted unless
+   * one exists for that PaymentIntent (then nothing happens), and only a new ledger row adds to the
+   * balance. Of two events for one top-up handled at the same moment, the second waits for the
+   * first's insert and then finds it. Returns whether this call credited.
+   */
+  async credit(manager: EntityManager, credit: WalletCredit): Promise<boolean> {
+    const { rows } = await sql(
+      manager,
+      `WITH entry AS (
+         INSERT INTO wallet_ledger (stripe_customer_id, payment_intent_id, amount, currency, source_event_id, source_event_type)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (payment_intent_id) DO NOTHING
+         RETURNING stripe_customer_id, currency, amount
+       )
+       INSERT INTO wallet_balances (stripe_customer_id, currency, balance)
+       SELECT stripe_customer_id, currency, amount FROM entry
+       ON CONFLICT (stripe_customer_id, currency)
+         DO UPDATE SET balance = wallet_balances.balance + EXCLUDED.balance, updated_at = now()
+       RETURNING balance`,
+      [
+        credit.customerId,
+        credit.paymentIntentId,
+        credit.amount,
+        credit.currency,
+        credit.sourceEventId,
+        credit.sourceEventType,
+      ],
+    );
+    return rows.length > 0;
+  }
+
+  /** The payment method of the latest successful top-up (by event time) becomes the auto-recharge method. */
+  async setAutoRechargeMethod(
+    manager: EntityManager,
+    customerId: string,
+    paymentMethodId: string,
+    eventCreated: Date,
+  ): Promise<void> {
+    await sql(
+      manager,
+      `UPDATE customers
+          SET auto_recharge_payment_method = $2, auto_recharge_set_by_event_created = $3, updated_at = now()
+        WHERE stripe_customer_id = $1
+          AND (auto_recharge_set_by_event_created IS NULL OR auto_recharge_set_by_event_created <= $3)`,
+      [customerId, paymentMethodId, eventCreated],
+    );
+  }
+
+  /** A failed top-up attempt; a PaymentIntent that fails again keeps its latest failure. */
+  async recordFailure(
+    manager: EntityManager,
+    failure: FailedTopUp,
+    eventId: string,
+    eventCreated: Date,
+  ): Promise<void> {
+    await sql(
+      manager,
+      `INSERT INTO wallet_failed_top_ups (payment_intent_id, stripe_customer_id, amount, currency, failure_code,
+                                          decline_code, failure_message, source_event_id, failed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (payment_intent_id) DO UPDATE
+          SET failure_code = EXCLUDED.failure_code, decline_code = EXCLUDED.decline_code,
+              failure_message = EXCLUDED.failure_message, source_event_id = EXCLUDED.source_event_id,
+              failed_at = EXCLUDED.failed_at
+        WHERE EXCLUDED.failed_at >= wallet_failed_top_ups.failed_at`,
+      [
+        failure.paymentIntentId,
+        failure.customerId,
+        failure.amount,
+        failure.currency,
+        failure.code,
+        failure.declineCode,
+        failure.message,
+        eventId,
+        eventCreated,
+      ],
+    );
+  }
+
+  /** Balances by currency, the auto-recharge method and the newest 50 entries; null for an unknown customer. */
+  async walletOf(customerId: string): Promise<Wallet | null> {
+    const { rows: customers } = await sql<{ auto_recharge_payment_method: string | null }>(
+      this.dataSource,
+      'SELECT auto_recharge_payment_method FROM customers WHERE stripe_customer_id = $1',
+      [customerId],
+    );
+    if (customers.length === 0) {
+      return null;
+    }
+    const [{ rows: balances }, { rows: entries }] = await Promise.all([
+      sql<{ currency: string; balance: string }>(
+        this.dataSource,
+        'SELECT currency, balance FROM wallet_balances WHERE stripe_customer_id = $1 ORDER BY currency',
+        [customerId],
+      ),
+      sql<WalletEntry & { amount: string }>(
+        this.dataSource,
+        `SELECT id, amount, currency, payment_intent_id AS payment_intent, source_event_id, created_at
+           FROM wallet_ledger WHERE stripe_customer_id = $1
+          ORDER BY created_at DESC, id DESC LIMIT 50`,
+        [customerId],
+      ),
+    ]);
+    return {
+      balances: Object.fromEntries(balances.map((b) => [b.currency, Number(b.balance)])),
+      autoRechargePaymentMethod: customers[0].auto_recharge_payment_method,
+      entries: entries.map((e) => ({ ...e, amount: Number(e.amount) })),
+    };
+  }
+}
