@@ -99,6 +99,8 @@ describe('OpenAPI', () => {
           '/health/ready',
           '/health/webhooks',
           '/v1/customers/{customerId}/entitlements',
+          '/v1/customers/{customerId}/usage',
+          '/v1/customers/{customerId}/wallet',
           '/v1/users/{userId}/entitlements',
           '/webhooks/stripe',
         ].sort(),

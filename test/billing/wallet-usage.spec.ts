@@ -1,0 +1,304 @@
+import { Dispatcher } from '../../src/queue/dispatcher.service';
+import { RetryWorker } from '../../src/queue/retry-worker.service';
+import { AlertReceiver } from '../support/alert-receiver';
+import { deliverAndSettle } from '../support/billing';
+import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { fixtureEvent, newWorld, StripeJson, World } from '../support/fixtures';
+import { settle } from '../support/queue';
+import { ADMIN_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { waitUntil } from '../support/wait';
+
+const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+
+describe('wallet top-ups', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+  let alerts: AlertReceiver;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    alerts = await AlertReceiver.start();
+    t = await startTestApp(db.url, { ALERT_WEBHOOK_URL: alerts.url });
+  });
+  afterAll(async () => {
+    await t.close();
+    await alerts.close();
+    await db.drop();
+  });
+
+  const session = (w: World) => fixtureEvent('checkout.session.completed.wallet_top_up', w);
+  const intent = (w: World) => fixtureEvent('payment_intent.succeeded.wallet_top_up', w);
+  const wallet = async (w: World) => (await t.http.get(`/v1/customers/${w.customer}/wallet`).set(auth)).body;
+  const deliver = async (...events: StripeJson[]) => {
+    for (const event of events) {
+      expect(await deliverAndSettle(t, db.pool, event as { id: string })).toBe('processed');
+    }
+  };
+
+  it.each([
+    ['session first, then the intent', (w: World) => [session(w), intent(w)]],
+    ['intent first, then the session', (w: World) => [intent(w), session(w)]],
+  ])('credits once: %s, each delivered twice, plus a second event for the same intent', async (_name, order) => {
+    const w = newWorld();
+    const [first, second] = order(w);
+    for (const event of [first, first, second, second]) {
+      expect((await t.deliver(event)).status).toBe(200);
+    }
+    await deliver(intent(w)); // another event id, same PaymentIntent
+    await t.app.get(Dispatcher).whenIdle();
+    const body = await wallet(w);
+    expect(body).toEqual({
+      customer_id: w.customer,
+      balances: { usd: 5000 },
+      auto_recharge_payment_method: 'pm_1TopUpCard0001',
+      entries: [
+        {
+          id: expect.any(String),
+          amount: 5000,
+          currency: 'usd',
+          payment_intent: w.topUp,
+          source_event_id: first.id,
+          created_at: expect.stringMatching(/Z$/),
+        },
+      ],
+    });
+  });
+
+  it('adds different top-ups up, keeps currencies apart, and credits nothing for other payments', async () => {
+    const w = newWorld();
+    await deliver(intent(w));
+    const second = intent(w);
+    second.data.object.id = `${w.topUp}_second`;
+    second.data.object.amount_received = 2500;
+    const euros = intent(w);
+    euros.data.object.id = `${w.topUp}_eur`;
+    euros.data.object.currency = 'eur';
+    euros.data.object.amount_received = 1000;
+    const plain = fixtureEvent('payment_intent.succeeded.plain', w);
+    await deliver(second, euros, plain, fixtureEvent('checkout.session.completed.subscription', w));
+    const body = await wallet(w);
+    expect(body.balances).toEqual({ eur: 1000, usd: 7500 });
+    expect(body.entries).toHaveLength(3);
+    expect(body.entries.map((e: { payment_intent: string }) => e.payment_intent)).not.toContain(plain.data.object.id);
+  });
+
+  it('records a failed top-up and raises an alert', async () => {
+    const w = newWorld();
+    const failed = fixtureEvent('payment_intent.payment_failed.wallet_top_up', w);
+    await deliver(failed);
+    const { rows } = await db.pool.query(
+      'SELECT stripe_customer_id, failure_code, decline_code, failure_message FROM wallet_failed_top_ups WHERE payment_intent_id = $1',
+      [w.failedTopUp],
+    );
+    expect(rows).toEqual([
+      {
+        stripe_customer_id: w.customer,
+        failure_code: 'card_declined',
+        decline_code: 'insufficient_funds',
+        failure_message: 'Your card has insufficient funds.',
+      },
+    ]);
+    const alert = await waitUntil(() => alerts.messages.find((m) => m.text.includes(w.failedTopUp)), 5_000);
+    expect(alert.text).toContain('card_declined (insufficient_funds)');
+    expect((await wallet(w)).balances).toEqual({});
+  });
+
+  it('answers 404 for an unknown customer and 401 without a token', async () => {
+    expect((await t.http.get('/v1/customers/cus_nobody/wallet').set(auth)).status).toBe(404);
+    expect((await t.http.get('/v1/customers/cus_nobody/wallet')).status).toBe(401);
+  });
+});
+
+describe('wallet top-ups under concurrency', () => {
+  it('the session and intent events of one top-up, handled at the same moment on two replicas: one credit', async () => {
+    const db = await createTestDatabase();
+    const apps = [
+      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', RETRY_CRON: '0 0 1 1 *' }),
+      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', RETRY_CRON: '0 0 1 1 *' }),
+    ];
+    try {
+      for (let round = 0; round < 8; round++) {
+        const w = newWorld();
+        const events = [
+          fixtureEvent('checkout.session.completed.wallet_top_up', w),
+          fixtureEvent('payment_intent.succeeded.wallet_top_up', w),
+        ];
+        // Already linked, so that neither handler needs to update the customer row: both reach the ledger.
+        await db.pool.query(
+          `INSERT INTO customers (stripe_customer_id, user_id, email) VALUES ($1, $2, 'ada@example.com')`,
+          [w.customer, w.user],
+        );
+        for (const event of round % 2 ? events : events.reverse()) {
+          const { rows } = await db.pool.query(
+            `INSERT INTO subscription_events (stripe_event_id, event_type, payload) VALUES ($1, $2, $3) RETURNING id`,
+            [event.id, event.type, JSON.stringify(event)],
+          );
+          await db.pool.query(
+            'INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type) VALUES ($1, $2, $3)',
+            [rows[0].id, event.id, event.type],
+          );
+        }
+        const locker = await db.pool.connect();
+        let committed = false;
+        try {
+          await locker.query('BEGIN');
+          await locker.query('LOCK TABLE wallet_ledger IN EXCLUSIVE MODE');
+          const drains = apps.map((a) => a.app.get(RetryWorker).drain());
+          await waitUntil(
+            async () =>
+              (
+                await db.pool.query(
+                  `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'wallet_ledger'::regclass`,
+                )
+              ).rows[0].n === 2,
+            10_000,
+            'both credits waiting on the ledger',
+          );
+          await locker.query('COMMIT');
+          committed = true;
+          await Promise.all(drains);
+        } finally {
+          if (!committed) {
+            await locker.query('ROLLBACK');
+          }
+          locker.release();
+        }
+        for (const event of events) {
+          expect(await settle(apps[0], db.pool, event.id as string)).toMatchObject({
+            status: 'processed',
+            attempts: 1,
+          });
+        }
+        expect(await count(db.pool, 'wallet_ledger', 'payment_intent_id = $1', [w.topUp])).toBe(1);
+        const { rows } = await db.pool.query('SELECT balance FROM wallet_balances WHERE stripe_customer_id = $1', [
+          w.customer,
+        ]);
+        expect(rows).toEqual([{ balance: '5000' }]);
+      }
+    } finally {
+      await Promise.all(apps.map((a) => a.close()));
+      await db.drop();
+    }
+  });
+});
+
+describe('usage per billing period', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await startTestApp(db.url);
+  });
+  afterAll(async () => {
+    await t.close();
+    await db.drop();
+  });
+
+  const post = (w: World, body: unknown) =>
+    t.http
+      .post(`/v1/customers/${w.customer}/usage`)
+      .set(auth)
+      .send(body as object);
+  const current = async (w: World) => (await t.http.get(`/v1/customers/${w.customer}/usage`).set(auth)).body;
+  const JANUARY = { period_start: '2026-01-01T00:00:00.000Z', period_end: '2026-02-01T00:00:00.000Z' };
+  const FEBRUARY = { period_start: '2026-02-01T00:00:00.000Z', period_end: '2026-03-01T00:00:00.000Z' };
+  /** The subscription update that moves the period to February (as Stripe sends at renewal). */
+  const movedToFebruary = (w: World): StripeJson => {
+    const event = fixtureEvent('customer.subscription.updated', w);
+    event.created = 1_769_904_100;
+    for (const item of event.data.object.items.data) {
+      item.current_period_start = 1_769_904_000;
+      item.current_period_end = 1_772_323_200;
+    }
+    return event;
+  };
+  const subscribed = async (): Promise<World> => {
+    const w = newWorld();
+    await deliverAndSettle(t, db.pool, fixtureEvent('customer.subscription.updated', w) as { id: string });
+    return w;
+  };
+
+  it('counts a repeated idempotency key once, and refuses the key with another quantity', async () => {
+    const w = await subscribed();
+    expect((await post(w, { quantity: 5, idempotency_key: 'k1' })).body).toEqual({ ...JANUARY, used: 5 });
+    const again = await post(w, { quantity: 5, idempotency_key: 'k1' });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ ...JANUARY, used: 5 });
+    expect((await post(w, { quantity: 2, idempotency_key: 'k2' })).body.used).toBe(7);
+    const reused = await post(w, { quantity: 9, idempotency_key: 'k1' });
+    expect(reused.status).toBe(409);
+    expect(await current(w)).toEqual({ ...JANUARY, used: 7 });
+  });
+
+  it('sums 50 concurrent increments exactly', async () => {
+    const w = await subscribed();
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => post(w, { quantity: i + 1, idempotency_key: `concurrent-${i}` })),
+    );
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect((await current(w)).used).toBe((50 * 51) / 2);
+  });
+
+  it('starts at zero when the renewal invoice is paid, once, also when replayed or after the subscription update', async () => {
+    const w = await subscribed();
+    await post(w, { quantity: 10, idempotency_key: 'jan' });
+    const renewal = fixtureEvent('invoice.paid', w);
+    await deliverAndSettle(t, db.pool, renewal as { id: string });
+    expect(await current(w)).toEqual({ ...FEBRUARY, used: 0 });
+    await post(w, { quantity: 3, idempotency_key: 'feb' });
+
+    // The same invoice again: a redelivery under another event id, and an operator's reprocess.
+    const redelivered = fixtureEvent('invoice.paid', w);
+    await deliverAndSettle(t, db.pool, redelivered as { id: string });
+    expect((await t.http.post(`/admin/events/${renewal.id as string}/reprocess`).set(auth)).status).toBe(202);
+    await settle(t, db.pool, renewal.id as string);
+    // The subscription update that moves the period arrives last.
+    await deliverAndSettle(t, db.pool, movedToFebruary(w) as { id: string });
+    expect(await current(w)).toEqual({ ...FEBRUARY, used: 3 });
+  });
+
+  it('starts at zero once when the subscription update comes before the paid renewal invoice', async () => {
+    const w = await subscribed();
+    await post(w, { quantity: 10, idempotency_key: 'jan' });
+    await deliverAndSettle(t, db.pool, movedToFebruary(w) as { id: string });
+    expect(await current(w)).toEqual({ ...FEBRUARY, used: 0 });
+    await post(w, { quantity: 4, idempotency_key: 'feb' });
+    await deliverAndSettle(t, db.pool, fixtureEvent('invoice.paid', w) as { id: string });
+    await deliverAndSettle(t, db.pool, fixtureEvent('invoice.paid.legacy', w) as { id: string });
+    expect(await current(w)).toEqual({ ...FEBRUARY, used: 4 });
+  });
+
+  it('refuses invalid bodies with 400 invalid_request', async () => {
+    const w = await subscribed();
+    for (const body of [
+      { quantity: 0, idempotency_key: 'a' },
+      { quantity: -1, idempotency_key: 'a' },
+      { quantity: 1.5, idempotency_key: 'a' },
+      { quantity: '5', idempotency_key: 'a' },
+      { quantity: 1e12, idempotency_key: 'a' },
+      { quantity: 1 },
+      { quantity: 1, idempotency_key: '' },
+      { quantity: 1, idempotency_key: 'x'.repeat(256) },
+      { quantity: 1, idempotency_key: 'a', extra: true },
+    ]) {
+      const res = await post(w, body);
+      expect([body, res.status, res.body.error]).toEqual([body, 400, 'invalid_request']);
+    }
+    const malformed = await t.http
+      .post(`/v1/customers/${w.customer}/usage`)
+      .set(auth)
+      .set('Content-Type', 'application/json')
+      .send('{"quantity":');
+    expect([malformed.status, malformed.body.error]).toEqual([400, 'invalid_request']);
+    expect((await current(w)).used).toBe(0);
+  });
+
+  it('answers 404 for an unknown customer and 409 for a customer without a billing period', async () => {
+    expect((await t.http.get('/v1/customers/cus_nobody/usage').set(auth)).status).toBe(404);
+    const w = newWorld();
+    await deliverAndSettle(t, db.pool, fixtureEvent('customer.created', w) as { id: string });
+    const res = await post(w, { quantity: 1, idempotency_key: 'x' });
+    expect([res.status, res.body.error]).toEqual([409, 'conflict']);
+  });
+});
