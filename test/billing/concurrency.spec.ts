@@ -3,8 +3,8 @@ import { RetryWorker } from '../../src/queue/retry-worker.service';
 import { deliverAndSettle } from '../support/billing';
 import { count, createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, subscriptionEvent } from '../support/fixtures';
+import { enqueueEvents, raceOnTableLock } from '../support/queue';
 import { startTestApp, TestApp } from '../support/test-app';
-import { waitUntil } from '../support/wait';
 
 describe('billing under concurrency', () => {
   let db: TestDatabase;
@@ -35,45 +35,9 @@ describe('billing under concurrency', () => {
         status: 'active',
         created: 1_767_225_660,
       });
-      // Both queued, then the subscriptions table is locked so that both attempts reach their upsert
-      // and wait there together; releasing the lock lets them race for the row.
-      for (const event of round % 2 ? [created, updated] : [updated, created]) {
-        const { rows } = await db.pool.query(
-          `INSERT INTO subscription_events (stripe_event_id, event_type, payload, event_created_at)
-           VALUES ($1, $2, $3, to_timestamp($4)) RETURNING id`,
-          [event.id, event.type, JSON.stringify(event), event.created],
-        );
-        await db.pool.query(
-          'INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type) VALUES ($1, $2, $3)',
-          [rows[0].id, event.id, event.type],
-        );
-      }
-      const locker = await db.pool.connect();
-      let committed = false;
-      try {
-        await locker.query('BEGIN');
-        await locker.query('LOCK TABLE subscriptions IN EXCLUSIVE MODE');
-        // As the cron would: each drain keeps going until nothing is due, so it is awaited after the race.
-        const drains = apps.map((a) => a.app.get(RetryWorker).drain());
-        await waitUntil(
-          async () =>
-            (
-              await db.pool.query(
-                `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'subscriptions'::regclass`,
-              )
-            ).rows[0].n === 2,
-          10_000,
-          'both attempts waiting on the subscription row',
-        );
-        await locker.query('COMMIT');
-        committed = true;
-        await Promise.all(drains);
-      } finally {
-        if (!committed) {
-          await locker.query('ROLLBACK');
-        }
-        locker.release();
-      }
+      // Both queued, then the two replicas are made to reach the subscription row together.
+      await enqueueEvents(db.pool, round % 2 ? [created, updated] : [updated, created]);
+      await raceOnTableLock(db.pool, 'subscriptions', 2, () => apps.map((a) => a.app.get(RetryWorker).drain()));
       await Promise.all(apps.map((a) => a.app.get(Dispatcher).whenIdle()));
       const { rows } = await db.pool.query('SELECT status FROM subscriptions WHERE stripe_subscription_id = $1', [
         w.subscription,

@@ -4,7 +4,7 @@ import { AlertReceiver } from '../support/alert-receiver';
 import { deliverAndSettle } from '../support/billing';
 import { count, createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, StripeJson, World } from '../support/fixtures';
-import { settle } from '../support/queue';
+import { enqueueEvents, raceOnTableLock, settle } from '../support/queue';
 import { ADMIN_TOKEN, startTestApp, TestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
@@ -128,41 +128,8 @@ describe('wallet top-ups under concurrency', () => {
           `INSERT INTO customers (stripe_customer_id, user_id, email) VALUES ($1, $2, 'ada@example.com')`,
           [w.customer, w.user],
         );
-        for (const event of round % 2 ? events : events.reverse()) {
-          const { rows } = await db.pool.query(
-            `INSERT INTO subscription_events (stripe_event_id, event_type, payload) VALUES ($1, $2, $3) RETURNING id`,
-            [event.id, event.type, JSON.stringify(event)],
-          );
-          await db.pool.query(
-            'INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type) VALUES ($1, $2, $3)',
-            [rows[0].id, event.id, event.type],
-          );
-        }
-        const locker = await db.pool.connect();
-        let committed = false;
-        try {
-          await locker.query('BEGIN');
-          await locker.query('LOCK TABLE wallet_ledger IN EXCLUSIVE MODE');
-          const drains = apps.map((a) => a.app.get(RetryWorker).drain());
-          await waitUntil(
-            async () =>
-              (
-                await db.pool.query(
-                  `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'wallet_ledger'::regclass`,
-                )
-              ).rows[0].n === 2,
-            10_000,
-            'both credits waiting on the ledger',
-          );
-          await locker.query('COMMIT');
-          committed = true;
-          await Promise.all(drains);
-        } finally {
-          if (!committed) {
-            await locker.query('ROLLBACK');
-          }
-          locker.release();
-        }
+        await enqueueEvents(db.pool, round % 2 ? events : [...events].reverse());
+        await raceOnTableLock(db.pool, 'wallet_ledger', 2, () => apps.map((a) => a.app.get(RetryWorker).drain()));
         for (const event of events) {
           expect(await settle(apps[0], db.pool, event.id as string)).toMatchObject({
             status: 'processed',

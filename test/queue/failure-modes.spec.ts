@@ -4,30 +4,17 @@ import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { RetentionService } from '../../src/queue/retention.service';
 import { RetryWorker } from '../../src/queue/retry-worker.service';
 import { count, createTestDatabase, TestDatabase } from '../support/database';
-import { eventState, FAST_QUEUE, settle } from '../support/queue';
+import { enqueueEvents, eventState, FAST_QUEUE, settle } from '../support/queue';
 import { randomId, stripeEvent } from '../support/stripe';
 import { startTestApp, TestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Queues events directly (as if received while no replica could run them), due in `dueInSeconds`. */
-async function enqueue(db: TestDatabase, type: string, n: number, attempts = 0, dueInSeconds = 0): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const event = stripeEvent(type, { id: randomId('obj') });
-    const { rows } = await db.pool.query(
-      `INSERT INTO subscription_events (stripe_event_id, event_type, payload) VALUES ($1, $2, $3) RETURNING id`,
-      [event.id, type, JSON.stringify(event)],
-    );
-    await db.pool.query(
-      `INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, attempts, next_retry_at)
-       VALUES ($1, $2, $3, $4, now() + $5 * interval '1 second')`,
-      [rows[0].id, event.id, type, attempts, dueInSeconds],
-    );
-    ids.push(event.id as string);
-  }
-  return ids;
+/** `n` queued events of `type` (see enqueueEvents). */
+function enqueue(db: TestDatabase, type: string, n: number, attempts = 0, dueInSeconds = 0): Promise<string[]> {
+  const events = Array.from({ length: n }, () => stripeEvent(type, { id: randomId('obj') }));
+  return enqueueEvents(db.pool, events, { attempts, dueInSeconds });
 }
 
 describe('failure modes of the processing engine', () => {

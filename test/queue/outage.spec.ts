@@ -2,7 +2,7 @@ import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { RetryWorker } from '../../src/queue/retry-worker.service';
 import { count, createTestDatabase, TestDatabase } from '../support/database';
-import { eventState, FAST_QUEUE, settle } from '../support/queue';
+import { enqueueEvents, eventState, FAST_QUEUE, settle } from '../support/queue';
 import { randomId, stripeEvent } from '../support/stripe';
 import { TcpProxy } from '../support/tcp-proxy';
 import { startTestApp, TestApp } from '../support/test-app';
@@ -36,16 +36,7 @@ describe('database outages never use up attempts', () => {
   it('rows pending while the database is down are all processed once it returns, with attempts = 1', async () => {
     const events = Array.from({ length: 10 }, () => stripeEvent('test.ok', { id: randomId('obj') }));
     // Stored while the worker could not run them (as if acknowledged just before the outage).
-    for (const event of events) {
-      const { rows } = await db.pool.query(
-        `INSERT INTO subscription_events (stripe_event_id, event_type, payload) VALUES ($1, 'test.ok', $2) RETURNING id`,
-        [event.id, JSON.stringify(event)],
-      );
-      await db.pool.query(
-        `INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type) VALUES ($1, $2, 'test.ok')`,
-        [rows[0].id, event.id],
-      );
-    }
+    await enqueueEvents(db.pool, events);
     proxy.cut();
     const worker = t.app.get(RetryWorker);
     for (let i = 0; i < 5; i++) {

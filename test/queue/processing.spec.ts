@@ -3,7 +3,7 @@ import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { PermanentEventError } from '../../src/queue/permanent-event.error';
 import { count, createTestDatabase, TestDatabase } from '../support/database';
-import { eventState, FAST_QUEUE, settle } from '../support/queue';
+import { enqueueEvents, eventState, FAST_QUEUE, settle } from '../support/queue';
 import { randomId, stripeEvent } from '../support/stripe';
 import { startTestApp, TestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
@@ -172,15 +172,7 @@ describe('processing engine', () => {
 
   it('marks a queued event ignored when no handler exists for it by the time it runs', async () => {
     // Queued while a handler existed (say, by an older release); handled after it was removed.
-    const { rows } = await db.pool.query(
-      `INSERT INTO subscription_events (stripe_event_id, event_type, payload)
-       VALUES ($1, 'test.unregistered', $2) RETURNING id`,
-      ['evt_unregistered', JSON.stringify(stripeEvent('test.unregistered', { id: 'x' }, { id: 'evt_unregistered' }))],
-    );
-    await db.pool.query(
-      `INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type) VALUES ($1, 'evt_unregistered', 'test.unregistered')`,
-      [rows[0].id],
-    );
+    await enqueueEvents(db.pool, [stripeEvent('test.unregistered', { id: 'x' }, { id: 'evt_unregistered' })]);
     expect(await settle(t, db.pool, 'evt_unregistered')).toEqual({ status: 'ignored', attempts: 1, last_error: null });
   });
 });

@@ -42,3 +42,64 @@ export async function settle(t: TestApp, pool: Pool, stripeEventId: string, time
     `event ${stripeEventId} settled`,
   );
 }
+
+/**
+ * Stores events and queues them directly, as if they had been received while no replica could run
+ * them; `dueInSeconds` > 0 keeps them from being claimed until then. Returns their ids.
+ */
+export async function enqueueEvents(
+  pool: Pool,
+  events: Array<Record<string, unknown>>,
+  options: { attempts?: number; dueInSeconds?: number } = {},
+): Promise<string[]> {
+  for (const event of events) {
+    await pool.query(
+      `WITH e AS (
+         INSERT INTO subscription_events (stripe_event_id, event_type, payload) VALUES ($1, $2, $3) RETURNING id
+       )
+       INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, attempts, next_retry_at)
+       SELECT id, $1, $2, $4, now() + $5 * interval '1 second' FROM e`,
+      [event.id, event.type, JSON.stringify(event), options.attempts ?? 0, options.dueInSeconds ?? 0],
+    );
+  }
+  return events.map((e) => e.id as string);
+}
+
+/**
+ * Makes concurrent attempts meet at one table: locks it, lets `start` begin the work (say, a drain
+ * on each of two replicas), waits until every one of them waits on that lock, then releases them
+ * together, and waits for the work.
+ */
+export async function raceOnTableLock(
+  pool: Pool,
+  table: string,
+  waiters: number,
+  start: () => Array<Promise<unknown>>,
+): Promise<void> {
+  const locker = await pool.connect();
+  let committed = false;
+  try {
+    await locker.query('BEGIN');
+    await locker.query(`LOCK TABLE ${table} IN EXCLUSIVE MODE`);
+    const running = start();
+    await waitUntil(
+      async () =>
+        (
+          await pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = $1::regclass`,
+            [table],
+          )
+        ).rows[0].n === waiters,
+      10_000,
+      `${waiters} attempts waiting on ${table}`,
+    );
+    await locker.query('COMMIT');
+    committed = true;
+    await Promise.all(running);
+  } finally {
+    if (!committed) {
+      await locker.query('ROLLBACK');
+    }
+    locker.release();
+  }
+}
