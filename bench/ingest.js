@@ -1,0 +1,361 @@
+'use strict';
+
+const { eventFactory } = require('./lib/events');
+const { fire, figures } = require('./lib/load');
+const { steadyLoad } = require('./lib/steady');
+const { startService, startFloor, RssSampler, WEBHOOK_SECRET } = require('./lib/processes');
+const { withClient, waitForZero } = require('./lib/db');
+const { CpuWindow, BackendCpuWindow } = require('./lib/cpu');
+const { num, ms, mb, table } = require('./lib/stats');
+
+const QUEUE_EMPTY = 'SELECT count(*)::int AS n FROM webhook_retry_queue';
+
+/**
+ * Ingest: the service and the floor (bench/floor.js), each on its own fresh database, take unique
+ * signed events at each concurrency. Targets alternate within a level (so background noise hits
+ * both alike); before each measured run a short warm-up, and after it the target must finish every
+ * event it acknowledged (queue empty) before the next run starts. Then a fixed-rate run at half the
+ * service's peak gives the acknowledgement p99 and enqueue-to-handled latency.
+ */
+async function ingest(ctx) {
+  const { server, opts, log } = ctx;
+  const levels = opts.levels;
+  const targets = [];
+  const results = { levels: [], steady: [], rss: {}, settings: {} };
+  try {
+    for (const kind of ['service', 'floor', ...(opts.floorTx ? ['floor-tx'] : [])]) {
+      const db = await server.freshDatabase(`ingest_${kind.replace('-', '_')}`);
+      const target =
+        kind === 'service'
+          ? await startService(db.url)
+          : await startFloor(db.url, { name: kind, env: kind === 'floor-tx' ? { FLOOR_STYLE: 'transaction' } : {} });
+      target.db = db;
+      target.kind = kind;
+      target.rss = new RssSampler(target.pid);
+      target.idleRssBytes = target.rss.peakRss;
+      targets.push(target);
+      log(`ingest: ${kind} ready in ${Math.round(target.readyAfterMs)} ms (pid ${target.pid})`);
+    }
+
+    for (let round = 1; round <= opts.repeat; round++) {
+      for (const [index, connections] of levels.entries()) {
+        const order = (index + round) % 2 === 1 ? targets : [...targets].reverse();
+        for (const target of order) {
+          if (target.kind === 'floor-tx' && connections !== 32) {
+            continue;
+          }
+          const row = await measure(server, target, connections, opts, log);
+          row.round = round;
+          results.levels.push(row);
+        }
+      }
+    }
+
+    const service = results.levels.filter((r) => r.target === 'service');
+    const peak = Math.max(...service.map((r) => r.rps));
+    results.servicePeakRps = peak;
+    // Half the peak acknowledgement rate (the issue's target), and half the peak rate at which the
+    // service also handles what it acknowledges: above that its queue only grows.
+    const handledPeak = Math.max(...service.map((r) => r.jobsPerSecond));
+    results.serviceHandledPeak = handledPeak;
+    const loads = [
+      { load: '½ peak acks', rate: Math.max(10, Math.floor(peak / 2)) },
+      { load: '½ peak handled', rate: Math.max(10, Math.floor(handledPeak / 2)) },
+      { load: 'light', rate: 50 },
+    ];
+    for (const { load, rate } of loads) {
+      for (const target of targets.filter((t) => t.kind !== 'floor-tx')) {
+        results.steady.push({ load, ...(await steady(target, rate, opts, log)) });
+      }
+    }
+  } finally {
+    for (const target of targets) {
+      const rss = target.rss.stop();
+      const exit = await target.stop();
+      results.rss[target.kind] = {
+        idleRssBytes: target.idleRssBytes,
+        ...rss,
+        exitCode: exit,
+        warnings: target.warnings,
+      };
+      if (exit !== 0) {
+        log(`ingest: ${target.kind} exited ${exit}:\n${target.output(20)}`);
+      }
+      await server.dropDatabase(target.db.name);
+    }
+  }
+  return results;
+}
+
+async function measure(server, target, connections, opts, log) {
+  const warm = eventFactory(`w${connections}${target.kind.replace('-', '')}`);
+  await fire({ url: target.url, connections, duration: opts.warmup, factory: warm, secret: WEBHOOK_SECRET });
+  await waitForZero(target.db.url, QUEUE_EMPTY, { timeoutMs: 300_000 });
+
+  const factory = eventFactory(`m${connections}${target.kind.replace('-', '')}`);
+  const rss = new RssSampler(target.pid);
+  const backends = await new BackendCpuWindow(server, target.db.name).begin();
+  const cpu = new CpuWindow([target.pid]);
+  const result = figures(
+    await fire({ url: target.url, connections, duration: opts.duration, factory, secret: WEBHOOK_SECRET }),
+  );
+  const busy = cpu.end();
+  const tailCpu = new CpuWindow([target.pid]);
+  // Everything acknowledged must also be handled: the run ends when the queue is empty.
+  const tailSeconds = await waitForZero(target.db.url, QUEUE_EMPTY, { timeoutMs: 600_000, intervalMs: 50 });
+  const tail = tailCpu.end();
+  const backendCpu = await backends.end();
+  const memory = rss.stop();
+  const db = await withClient(target.db.url, async (c) => {
+    const { rows } = await c.query(
+      `SELECT count(*)::int AS stored,
+              count(*) FILTER (WHERE status = 'processed')::int AS processed,
+              (SELECT count(*)::int FROM subscriptions WHERE last_event_id LIKE $1) AS subscriptions
+         FROM subscription_events WHERE stripe_event_id LIKE $1`,
+      [factory.pattern],
+    );
+    return rows[0];
+  });
+  const targetCpu = busy.pidCpuSeconds[0] + tail.pidCpuSeconds[0];
+  const row = {
+    target: target.kind,
+    connections,
+    ...result,
+    tailSeconds,
+    stored: db.stored,
+    processed: db.processed,
+    subscriptions: db.subscriptions,
+    sent: factory.count,
+    // The whole job: acknowledged AND handled. The floor handles as it goes; the service may queue.
+    jobsPerSecond: db.processed / (result.durationSeconds + tailSeconds),
+    targetCpuMsPerEvent: db.stored ? (1000 * targetCpu) / db.stored : Number.NaN,
+    postgresCpuMsPerEvent: db.stored ? (1000 * backendCpu.cpuSeconds) / db.stored : Number.NaN,
+    targetCpuPercent: (100 * busy.pidCpuSeconds[0]) / busy.wallSeconds,
+    loadGeneratorCpuPercent: (100 * busy.loadGeneratorCpuSeconds) / busy.wallSeconds,
+    machineBusyPercent: busy.machineBusyPercent,
+    machineIowaitPercent: busy.machineIowaitPercent,
+    peakRssBytes: memory.peakRssBytes,
+  };
+  if (db.stored < result.ok || db.processed !== db.stored || db.subscriptions !== db.stored) {
+    row.problem = `${result.ok} acknowledged, ${db.stored} stored, ${db.processed} processed, ${db.subscriptions} subscriptions`;
+    log(`ingest: WARNING ${target.kind} c=${connections}: ${row.problem}`);
+  }
+  log(
+    `ingest: ${target.kind.padEnd(8)} c=${String(connections).padStart(2)} ${num(row.rps)} req/s, ` +
+      `p99 ${ms(row.latencyMs.p99)} ms, errors ${row.errors + row.non2xx + row.timeouts}, tail ${tailSeconds.toFixed(1)} s`,
+  );
+  return row;
+}
+
+async function steady(target, rate, opts, log) {
+  const connections = 32;
+  const factory = eventFactory(`s${target.kind.replace('-', '')}`);
+  const rss = new RssSampler(target.pid);
+  const cpu = new CpuWindow([target.pid]);
+  const load = await steadyLoad({
+    url: target.url,
+    rate,
+    seconds: opts.steadyDuration,
+    connections,
+    factory,
+    secret: WEBHOOK_SECRET,
+  });
+  const usage = cpu.end();
+  const result = {
+    rps: load.achievedRate,
+    ok: load.ok,
+    errors: load.errors,
+    non2xx: load.non2xx,
+    timeouts: 0,
+    unexpected: load.unexpected,
+    latencyMs: load.latencyMs,
+    targetCpuPercent: (100 * usage.pidCpuSeconds[0]) / usage.wallSeconds,
+    machineBusyPercent: usage.machineBusyPercent,
+  };
+  await waitForZero(target.db.url, QUEUE_EMPTY, { timeoutMs: 300_000 });
+  const memory = rss.stop();
+  const handled = await withClient(target.db.url, async (c) => {
+    const { rows } = await c.query(
+      `SELECT count(*)::int AS n,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
+              max(ms) AS max
+         FROM (SELECT extract(epoch FROM processed_at - received_at) * 1000 AS ms
+                 FROM subscription_events WHERE stripe_event_id LIKE $1 AND processed_at IS NOT NULL) t`,
+      [factory.pattern],
+    );
+    return rows[0];
+  });
+  const row = {
+    target: target.kind,
+    rate,
+    connections,
+    ...result,
+    handledMs: { n: handled.n, p50: Number(handled.p50), p99: Number(handled.p99), max: Number(handled.max) },
+    peakRssBytes: memory.peakRssBytes,
+  };
+  log(
+    `ingest: steady ${target.kind} at ${rate}/s: ack p99 ${ms(row.latencyMs.p99)} ms, ` +
+      `handled p50 ${ms(row.handledMs.p50)} / p99 ${ms(row.handledMs.p99)} ms`,
+  );
+  return row;
+}
+
+function report(results) {
+  const out = [];
+  // With several rounds, the ratios compare each target's best round (background load only slows).
+  const byLevel = new Map();
+  for (const r of results.levels) {
+    const key = `${r.target}:${r.connections}`;
+    if (!byLevel.has(key) || byLevel.get(key).jobsPerSecond < r.jobsPerSecond) {
+      byLevel.set(key, r);
+    }
+  }
+  out.push(
+    table(
+      'Ingest: unique signed customer.subscription.updated events (6.2 KB), keep-alive, 1 request in flight per connection',
+      [
+        'conn',
+        'target',
+        'round',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'errors',
+        'non-2xx',
+        'acked',
+        'tail s',
+        'handled/s',
+        'CPU ms/event',
+        'PG CPU ms/event',
+        'target CPU',
+        'loadgen CPU',
+        'machine busy',
+        'peak RSS MB',
+      ],
+      results.levels.map((r) => [
+        r.connections,
+        r.target,
+        r.round,
+        num(r.rps),
+        ms(r.latencyMs.p50),
+        ms(r.latencyMs.p99),
+        ms(r.latencyMs.max),
+        num(r.errors + r.timeouts),
+        num(r.non2xx),
+        num(r.ok),
+        num(r.tailSeconds, 1),
+        num(r.jobsPerSecond),
+        num(r.targetCpuMsPerEvent, 2),
+        num(r.postgresCpuMsPerEvent, 2),
+        `${num(r.targetCpuPercent)}%`,
+        `${num(r.loadGeneratorCpuPercent)}%`,
+        `${num(r.machineBusyPercent)}%`,
+        mb(r.peakRssBytes),
+      ]),
+    ),
+  );
+  const ratios = [];
+  for (const c of [...new Set(results.levels.map((r) => r.connections))]) {
+    const s = byLevel.get(`service:${c}`);
+    const f = byLevel.get(`floor:${c}`);
+    const tx = byLevel.get(`floor-tx:${c}`);
+    if (s && f) {
+      // The same ratios within each round (service and floor measured back to back).
+      const rounds = [...new Set(results.levels.map((r) => r.round))].map((round) => {
+        const rs = results.levels.find((r) => r.target === 'service' && r.connections === c && r.round === round);
+        const rf = results.levels.find((r) => r.target === 'floor' && r.connections === c && r.round === round);
+        return rs && rf ? [rs.rps / rf.rps, rs.jobsPerSecond / rf.jobsPerSecond] : undefined;
+      });
+      const list = (i) =>
+        rounds
+          .filter(Boolean)
+          .map((x) => num(x[i], 2))
+          .join(', ');
+      ratios.push([
+        c,
+        num(s.rps),
+        num(f.rps),
+        `${num(s.rps / f.rps, 2)}x`,
+        list(0),
+        `${num(s.jobsPerSecond / f.jobsPerSecond, 2)}x`,
+        list(1),
+        tx ? num(tx.rps) : '-',
+        tx ? `${num(s.rps / tx.rps, 2)}x` : '-',
+        `${num(s.latencyMs.p99 / f.latencyMs.p99, 1)}x`,
+      ]);
+    }
+  }
+  out.push(
+    table(
+      'Ingest: service / floor, best round of each (target ≥ 0.8x at 32 connections)',
+      [
+        'conn',
+        'service req/s',
+        'floor req/s',
+        'ratio (acks)',
+        'per round',
+        'ratio (handled/s)',
+        'per round',
+        'floor-tx req/s',
+        'ratio to tx',
+        'p99 service/floor',
+      ],
+      ratios,
+    ),
+  );
+  out.push(
+    table(
+      'Steady open-loop load at a fixed rate, ≤ 32 keep-alive connections (ack: from the time each request was due to its response; handled: processed_at − received_at)',
+      [
+        'load',
+        'target',
+        'rate/s',
+        'achieved',
+        'ack p50',
+        'ack p99',
+        'ack max',
+        'handled p50',
+        'handled p99',
+        'handled max',
+        'errors',
+        'target CPU',
+        'machine busy',
+      ],
+      results.steady.map((r) => [
+        r.load,
+        r.target,
+        num(r.rate),
+        num(r.rps),
+        ms(r.latencyMs.p50),
+        ms(r.latencyMs.p99),
+        ms(r.latencyMs.max),
+        ms(r.handledMs.p50),
+        ms(r.handledMs.p99),
+        ms(r.handledMs.max),
+        num(r.errors + r.non2xx + r.timeouts),
+        `${num(r.targetCpuPercent)}%`,
+        `${num(r.machineBusyPercent)}%`,
+      ]),
+    ),
+  );
+  out.push(
+    table(
+      'Memory during the ingest benchmark (sampled every 100 ms from /proc; target ≤ 250 MB)',
+      ['process', 'RSS when ready MB', 'peak VmRSS MB', 'VmHWM MB', 'samples', 'exit', 'warn/error log lines'],
+      Object.entries(results.rss).map(([k, v]) => [
+        k,
+        mb(v.idleRssBytes),
+        mb(v.peakRssBytes),
+        mb(v.vmHwmBytes),
+        num(v.samples),
+        String(v.exitCode),
+        num(v.warnings),
+      ]),
+    ),
+  );
+  return out.join('\n');
+}
+
+module.exports = { ingest, report };
