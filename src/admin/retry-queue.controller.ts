@@ -32,7 +32,7 @@ export class RetryQueueController {
         locked_by: r.locked_by,
         enqueued_at: r.enqueued_at.toISOString(),
       })),
-      next_cursor: rows.length > query.limit && last ? encodeCursor({ d: last.due_us, e: last.event_id }) : null,
+      next_cursor: rows.length > query.limit && last ? encodeCursor({ d: last.due_us, e: last.event_key }) : null,
     };
   }
 }

@@ -108,12 +108,7 @@ export class EventProcessor {
     try {
       await runner.connect();
       await runner.startTransaction();
-      // Each statement, and any pause between them, is bounded on the server too.
-      await runner.query(
-        `SELECT set_config('statement_timeout', $1, true), set_config('idle_in_transaction_session_timeout', $2, true)`,
-        [String(timeoutMs), String(this.leaseMs)],
-      );
-      if (!(await this.queue.takeForAttempt(runner, row))) {
+      if (!(await this.queue.takeForAttempt(runner, row, timeoutMs, this.leaseMs))) {
         await runner.rollbackTransaction();
         return 'lost';
       }

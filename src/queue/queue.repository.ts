@@ -39,9 +39,9 @@ export interface PendingRow {
   last_error: string | null;
   locked_by: string | null;
   enqueued_at: Date;
-  /** Cursor fields: the due time in microseconds since the epoch, and the event id. */
+  /** Cursor fields: the due time in microseconds since the epoch, and the event id (as text). */
   due_us: string;
-  event_id: string;
+  event_key: string;
 }
 
 export type RequeueResult = 'done' | 'not_found' | 'pending' | 'dead' | 'discarded';
@@ -249,21 +249,36 @@ export class QueueRepository {
   }
 
   /**
-   * First statement of an attempt's transaction: deletes the held queue row, fenced on the lock
-   * token. From here until commit the row is locked, so no other replica can claim it even if the
-   * lease runs out; if the token no longer matches (the lease was lost and the row re-claimed), the
-   * attempt must not run. The delete commits only with the handler's writes.
+   * First statement of an attempt's transaction, in one round trip: deletes the held queue row,
+   * fenced on the lock token, and bounds every later statement (statement_timeout) and pause
+   * (idle_in_transaction_session_timeout) of the transaction on the server. From here until commit
+   * the row is locked, so no other replica can claim it even if the lease runs out; if the token no
+   * longer matches (the lease was lost and the row claimed again), the attempt must not run. The
+   * delete commits only with the handler's writes.
    */
-  async takeForAttempt(runner: QueryRunner, row: ClaimedRow): Promise<boolean> {
+  async takeForAttempt(
+    runner: QueryRunner,
+    row: ClaimedRow,
+    statementTimeoutMs: number,
+    idleTimeoutMs: number,
+  ): Promise<boolean> {
     const { rows } = await sql(
       runner,
-      `DELETE FROM webhook_retry_queue WHERE event_id = $1 AND lock_token = $2 RETURNING event_id`,
-      [row.eventId, row.token],
+      `WITH bounded AS (
+         SELECT set_config('statement_timeout', $3, true), set_config('idle_in_transaction_session_timeout', $4, true)
+       )
+       DELETE FROM webhook_retry_queue
+        WHERE event_id = $1 AND lock_token = $2 AND EXISTS (SELECT 1 FROM bounded)
+       RETURNING event_id`,
+      [row.eventId, row.token, String(statementTimeoutMs), String(idleTimeoutMs)],
     );
     return rows.length > 0;
   }
 
-  /** Last statement of a successful attempt's transaction. */
+  /**
+   * Last statement of a successful attempt's transaction. (Done last, not first: while the event row
+   * is locked, a duplicate delivery's insert waits for it.)
+   */
   async complete(runner: QueryRunner, row: ClaimedRow, status: 'processed' | 'ignored'): Promise<void> {
     await sql(
       runner,
@@ -285,10 +300,10 @@ export class QueueRepository {
     const { rows } = await sql<PendingRow>(
       this.dataSource,
       `SELECT stripe_event_id, event_type, attempts AS retry_count, next_retry_at, last_error, locked_by, enqueued_at,
-              (extract(epoch FROM next_retry_at) * 1000000)::bigint::text AS due_us, event_id::text AS event_id
+              (extract(epoch FROM next_retry_at) * 1000000)::bigint::text AS due_us, event_id::text AS event_key
          FROM webhook_retry_queue
          ${where}
-        ORDER BY next_retry_at, event_id
+        ORDER BY next_retry_at, webhook_retry_queue.event_id
         LIMIT $1`,
       params,
     );

@@ -280,6 +280,11 @@ describe('admin API', () => {
       { limit: 1001 },
       { ids: ['nope'] },
       { failed_after: 'yesterday' },
+      { failed_after: '20260101', dry_run: true },
+      { failed_before: '2026-W01', dry_run: true },
+      { failed_after: '2026-01-01T00:00:00', dry_run: true },
+      { failed_after: '2026-02-30T00:00:00Z', dry_run: true },
+      { failed_after: '20260101' },
       { dry_run: 'yes' },
       { extra: 1 },
     ]) {
@@ -289,5 +294,36 @@ describe('admin API', () => {
     expect((await get('/admin/retry-queue?cursor=%00%01')).status).toBe(400);
     expect((await get('/admin/audit-log?limit=-1')).status).toBe(400);
     await t.app.get(Dispatcher).whenIdle();
+  });
+});
+
+describe('admin API: retry-queue pages with equal due times', () => {
+  it('pages through rows sharing one due time, ids crossing digit boundaries, without repeats or gaps', async () => {
+    const db = await createTestDatabase();
+    const t = await startTestApp(db.url, FAST_QUEUE);
+    try {
+      t.app.get(Dispatcher).beginStop(); // nothing claims them meanwhile
+      await db.pool.query(
+        `WITH e AS (
+           INSERT INTO subscription_events (stripe_event_id, event_type, payload)
+           SELECT 'evt_tied_' || g, 'test.tied', '{}' FROM generate_series(1, 120) g RETURNING id, stripe_event_id)
+         INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, next_retry_at)
+         SELECT id, stripe_event_id, 'test.tied', timestamptz '2030-01-01T00:00:00Z' FROM e`,
+      );
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await t.http
+          .get(`/admin/retry-queue?limit=7${cursor ? `&cursor=${cursor}` : ''}`)
+          .set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+        seen.push(...(res.body.items as Array<{ stripe_event_id: string }>).map((i) => i.stripe_event_id));
+        cursor = res.body.next_cursor as string | null;
+      } while (cursor);
+      expect(seen).toHaveLength(120);
+      expect(new Set(seen).size).toBe(120);
+    } finally {
+      await t.close();
+      await db.drop();
+    }
   });
 });

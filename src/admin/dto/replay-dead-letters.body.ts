@@ -8,10 +8,14 @@ import {
   IsOptional,
   IsString,
   IsUUID,
+  Matches,
   Max,
   MaxLength,
   Min,
 } from 'class-validator';
+
+/** A full date and time with a zone (ISO-8601 also allows forms like 20260101 or 2026-W01). */
+const TIMESTAMP_WITH_ZONE = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d:\d\d)$/;
 
 /** Filters combine (AND); only open dead letters are replayed, oldest first. */
 export class ReplayDeadLettersBody {
@@ -30,12 +34,14 @@ export class ReplayDeadLettersBody {
 
   @ApiPropertyOptional({ format: 'date-time', description: 'dead-lettered at or after' })
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'failed_after must be an ISO-8601 timestamp' })
+  @IsISO8601({ strict: true }, { message: 'failed_after must be an ISO-8601 date-time with a zone' })
+  @Matches(TIMESTAMP_WITH_ZONE, { message: 'failed_after must be an ISO-8601 date-time with a zone' })
   failed_after?: string;
 
   @ApiPropertyOptional({ format: 'date-time', description: 'dead-lettered before' })
   @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'failed_before must be an ISO-8601 timestamp' })
+  @IsISO8601({ strict: true }, { message: 'failed_before must be an ISO-8601 date-time with a zone' })
+  @Matches(TIMESTAMP_WITH_ZONE, { message: 'failed_before must be an ISO-8601 date-time with a zone' })
   failed_before?: string;
 
   @ApiPropertyOptional({ default: false, description: 'count what would be replayed, change nothing' })
