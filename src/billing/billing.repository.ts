@@ -10,20 +10,31 @@ import type {
   SubscriptionState,
 } from './stripe-objects';
 
+/** Fills in a customer's user id and email when it has none ($1 customer, $2 user id, $3 email). */
+const COMPLETE_CUSTOMER = `UPDATE customers
+          SET user_id = coalesce(user_id, $2), email = coalesce(email, $3), updated_at = now()
+        WHERE stripe_customer_id = $1
+          AND ((user_id IS NULL AND $2::text IS NOT NULL) OR (email IS NULL AND $3::text IS NOT NULL))`;
+
 /**
  * Billing SQL. Writes take the attempt's EntityManager (they commit with the event). Each upsert
  * applies an event only if it is newer than the last one applied to that row, compared as
  * (created, rank, event id), so that the stored state is the newest event's whatever the order of
  * delivery or replay; concurrent writers serialise on the row and the same comparison decides.
+ * The event last applied may be applied again (an operator reprocessing it after a handler fix:
+ * the same event gives the same state), and a deletion applies whatever its age, being final.
  */
 @Injectable()
 export class BillingRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * A customer known only from another object (a subscription, invoice, summary or checkout). Locks
-   * the customer row only when it has something to add (ON CONFLICT DO UPDATE would lock it every
-   * time and serialise all events of one customer).
+   * A customer known only from another object (a subscription, invoice, summary or checkout), with
+   * the user id or email it carries if the customer has none yet. Locks the customer row only when
+   * it adds something (ON CONFLICT DO UPDATE would lock it every time, serialising all events of
+   * one customer). When another transaction inserts the customer concurrently, this statement waits
+   * for it but cannot see the committed row (its snapshot is older), so a fresh statement adds
+   * what this one could not.
    */
   async ensureCustomer(
     manager: EntityManager,
@@ -31,20 +42,25 @@ export class BillingRepository {
     userId: string | null,
     email?: string | null,
   ): Promise<void> {
-    await sql(
+    const params = [customerId, userId, email ?? null];
+    const {
+      rows: [{ inserted, visible }],
+    } = await sql<{ inserted: boolean; visible: boolean }>(
       manager,
       `WITH inserted AS (
          INSERT INTO customers (stripe_customer_id, user_id, email) VALUES ($1, $2, $3)
          ON CONFLICT (stripe_customer_id) DO NOTHING
          RETURNING 1
+       ), completed AS (
+         ${COMPLETE_CUSTOMER} AND NOT EXISTS (SELECT 1 FROM inserted)
        )
-       UPDATE customers
-          SET user_id = coalesce(user_id, $2), email = coalesce(email, $3), updated_at = now()
-        WHERE stripe_customer_id = $1
-          AND NOT EXISTS (SELECT 1 FROM inserted)
-          AND ((user_id IS NULL AND $2::text IS NOT NULL) OR (email IS NULL AND $3::text IS NOT NULL))`,
-      [customerId, userId, email ?? null],
+       SELECT EXISTS (SELECT 1 FROM inserted) AS inserted,
+              EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $1) AS visible`,
+      params,
     );
+    if (!inserted && !visible && (userId !== null || email)) {
+      await sql(manager, COMPLETE_CUSTOMER, params);
+    }
   }
 
   /** customer.created / customer.updated: newer wins; a deleted customer stays deleted. */
@@ -63,6 +79,7 @@ export class BillingRepository {
               updated_at = now()
         WHERE NOT customers.deleted
           AND (customers.last_event_created IS NULL
+               OR customers.last_event_id = EXCLUDED.last_event_id
                OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
                 > (customers.last_event_created, customers.last_event_rank, customers.last_event_id))`,
       [
@@ -157,8 +174,10 @@ export class BillingRepository {
               last_event_id = EXCLUDED.last_event_id,
               updated_at = now()
         WHERE NOT subscriptions.deleted
-          AND (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
-            > (subscriptions.last_event_created, subscriptions.last_event_rank, subscriptions.last_event_id)`,
+          AND (EXCLUDED.deleted
+               OR subscriptions.last_event_id = EXCLUDED.last_event_id
+               OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+                > (subscriptions.last_event_created, subscriptions.last_event_rank, subscriptions.last_event_id))`,
       [
         s.id,
         s.customerId,
@@ -202,7 +221,8 @@ export class BillingRepository {
           SET lookup_keys = EXCLUDED.lookup_keys, entitlements = EXCLUDED.entitlements, has_more = EXCLUDED.has_more,
               last_event_created = EXCLUDED.last_event_created, last_event_id = EXCLUDED.last_event_id,
               updated_at = now()
-        WHERE (EXCLUDED.last_event_created, EXCLUDED.last_event_id)
+        WHERE customer_entitlements.last_event_id = EXCLUDED.last_event_id
+           OR (EXCLUDED.last_event_created, EXCLUDED.last_event_id)
             > (customer_entitlements.last_event_created, customer_entitlements.last_event_id)`,
       [
         summary.customerId,
@@ -248,7 +268,8 @@ export class BillingRepository {
               last_event_rank = EXCLUDED.last_event_rank,
               last_event_id = EXCLUDED.last_event_id,
               updated_at = now()
-        WHERE (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+        WHERE invoices.last_event_id = EXCLUDED.last_event_id
+           OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
             > (invoices.last_event_created, invoices.last_event_rank, invoices.last_event_id)`,
       [
         invoice.id,

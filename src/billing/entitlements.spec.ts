@@ -152,3 +152,51 @@ describe('computeEntitlements', () => {
     expect(result).toMatchObject({ customer_id: 'cus_b', user_id: 'user_x', active: true });
   });
 });
+
+describe('computeEntitlements for a user with several customers', () => {
+  it("takes each customer's own summary, or else its own granting prices, and merges them", () => {
+    const result = computeEntitlements(
+      {
+        customers: [customer({ stripe_customer_id: 'cus_a' }), customer({ stripe_customer_id: 'cus_b' })],
+        subscriptions: [
+          subscription({
+            stripe_subscription_id: 'sub_a',
+            stripe_customer_id: 'cus_a',
+            price_features: ['x'],
+            lookup_keys: ['a_key'],
+          }),
+          subscription({
+            stripe_subscription_id: 'sub_b',
+            stripe_customer_id: 'cus_b',
+            price_features: ['api'],
+            lookup_keys: ['pro'],
+          }),
+        ],
+        summaries: [{ stripe_customer_id: 'cus_a', lookup_keys: ['reports'], updated_at: t('2026-01-02T00:00:00Z') }],
+        userId: 'user_1',
+      },
+      ACCESS,
+    );
+    expect(result.features).toEqual(['api', 'pro', 'reports']);
+  });
+
+  it("ignores a deleted customer's summary and keeps a live customer's price features", () => {
+    const result = computeEntitlements(
+      {
+        customers: [
+          customer({ stripe_customer_id: 'cus_gone', deleted: true }),
+          customer({ stripe_customer_id: 'cus_live' }),
+        ],
+        subscriptions: [
+          subscription({ stripe_customer_id: 'cus_live', price_features: ['api'], lookup_keys: ['pro'] }),
+        ],
+        summaries: [
+          { stripe_customer_id: 'cus_gone', lookup_keys: ['reports'], updated_at: t('2026-01-02T00:00:00Z') },
+        ],
+        userId: 'user_1',
+      },
+      ACCESS,
+    );
+    expect(result).toMatchObject({ active: true, features: ['api', 'pro'] });
+  });
+});

@@ -7,8 +7,9 @@
  *   else the most recently changed one; `status`, `subscription_ids`, `price_ids`, `product_ids`,
  *   `current_period_end` (the latest) and `cancel_at_period_end` (true only if every one of them
  *   is set to cancel, i.e. access ends at period end) describe those.
- * - `features`: the lookup keys of the latest Stripe entitlement summary when one was received;
- *   otherwise the access-granting prices' `metadata.features` and lookup keys.
+ * - `features`: per customer, the lookup keys of its latest Stripe entitlement summary when one was
+ *   received, otherwise its access-granting prices' `metadata.features` and lookup keys; merged
+ *   over the customers of a user.
  */
 
 export interface CustomerRow {
@@ -75,11 +76,20 @@ export function computeEntitlements(input: EntitlementInput, accessStatuses: rea
     customers.find((c) => c.stripe_customer_id === decisive?.stripe_customer_id) ??
     [...customers].sort((a, b) => b.updated_at.getTime() - a.updated_at.getTime())[0];
 
-  const liveSummaries = summaries.filter((s) => !deleted.has(s.stripe_customer_id));
-  const features =
-    summaries.length > 0
-      ? union(liveSummaries.map((s) => s.lookup_keys))
-      : union(granting.map((s) => [...s.price_features, ...s.lookup_keys]));
+  // Per customer (a user may have several): its latest summary if one was received, else its
+  // access-granting prices; a deleted customer contributes nothing.
+  const features = union(
+    customers
+      .filter((c) => !c.deleted)
+      .map((c) => {
+        const summary = summaries.find((s) => s.stripe_customer_id === c.stripe_customer_id);
+        return summary
+          ? summary.lookup_keys
+          : granting
+              .filter((s) => s.stripe_customer_id === c.stripe_customer_id)
+              .flatMap((s) => [...s.price_features, ...s.lookup_keys]);
+      }),
+  );
 
   const periodEnds = reported.map((s) => s.current_period_end?.getTime()).filter((t): t is number => t !== undefined);
   const updated = [

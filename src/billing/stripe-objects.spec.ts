@@ -114,6 +114,23 @@ describe('Stripe → row mapping', () => {
     });
   });
 
+  it("takes a renewal's new period from its latest-starting line that is not a proration", () => {
+    const invoice = fixture('invoice.paid') as { lines: { data: Array<Record<string, any>> } }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const renewal = invoice.lines.data[0];
+    const proration = JSON.parse(JSON.stringify(renewal)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    proration.id = 'il_proration';
+    proration.period = { start: 1768500000, end: 1769904000 }; // mid-January to the old period's end
+    proration.parent.subscription_item_details.proration = true;
+    const metered = JSON.parse(JSON.stringify(renewal)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    metered.id = 'il_metered';
+    metered.period = { start: 1767225600, end: 1769904000 }; // usage billed in arrears: the old period
+    invoice.lines.data = [proration, metered, renewal];
+    expect(invoiceFromStripe(invoice as unknown as Record<string, unknown>)).toMatchObject({
+      periodStart: at(1769904000),
+      periodEnd: at(1772323200),
+    });
+  });
+
   it('reads a legacy invoice: subscription at the top level', () => {
     expect(invoiceFromStripe(fixture('invoice.paid.legacy'))).toMatchObject({
       subscriptionId: 'sub_1QaZ3bCdEfGh4567',

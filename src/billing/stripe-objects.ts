@@ -198,12 +198,12 @@ export function invoiceFromStripe(object: StripeObject): InvoiceState {
   const parent = isObject(object.parent) ? object.parent : undefined;
   const details = parent && isObject(parent.subscription_details) ? parent.subscription_details : undefined;
   const subscriptionId = idOf(details?.subscription) ?? idOf(object.subscription);
-  // The period a subscription invoice pays for is on its subscription lines; the invoice's own
-  // period_start/period_end cover the previous period on renewals.
+  // The period a subscription invoice pays for is on its subscription lines (the invoice's own
+  // period_start/period_end cover the previous period on renewals): the latest-starting line that
+  // is not a proration, since prorations and usage billed in arrears cover earlier periods.
   const lines = listData(object.lines).filter(isSubscriptionLine);
-  const periods = lines.map((l) => (isObject(l.period) ? l.period : {}));
-  const starts = periods.map((p) => timestamp(p.start)?.toISOString()).filter((v): v is string => !!v);
-  const ends = periods.map((p) => timestamp(p.end)?.toISOString()).filter((v): v is string => !!v);
+  const billed = lines.filter((l) => !isProration(l));
+  const period = latestPeriod(billed.length > 0 ? billed : lines);
   const transitions = isObject(object.status_transitions) ? object.status_transitions : {};
   return {
     id,
@@ -214,12 +214,31 @@ export function invoiceFromStripe(object: StripeObject): InvoiceState {
     currency: nonEmptyString(object.currency),
     amountDue: integer(object.amount_due),
     amountPaid: integer(object.amount_paid),
-    periodStart: earliest(starts) ?? timestamp(object.period_start),
-    periodEnd: latest(ends) ?? timestamp(object.period_end),
+    periodStart: period?.start ?? timestamp(object.period_start),
+    periodEnd: period?.end ?? timestamp(object.period_end),
     attemptCount: integer(object.attempt_count),
     nextPaymentAttempt: timestamp(object.next_payment_attempt),
     paidAt: timestamp(transitions.paid_at),
   };
+}
+
+function isProration(line: StripeObject): boolean {
+  const parent = isObject(line.parent) ? line.parent : undefined;
+  const details = parent && isObject(parent.subscription_item_details) ? parent.subscription_item_details : undefined;
+  return details?.proration === true || line.proration === true;
+}
+
+/** The period of the line that starts last. */
+function latestPeriod(lines: StripeObject[]): { start: Date; end: Date | null } | undefined {
+  let best: { start: Date; end: Date | null } | undefined;
+  for (const line of lines) {
+    const period = isObject(line.period) ? line.period : {};
+    const start = timestamp(period.start);
+    if (start && (!best || start > best.start)) {
+      best = { start, end: timestamp(period.end) };
+    }
+  }
+  return best;
 }
 
 function isSubscriptionLine(line: StripeObject): boolean {

@@ -2,7 +2,8 @@ import { AlertReceiver } from '../support/alert-receiver';
 import { deliverAndSettle, entitlementsOf } from '../support/billing';
 import { count, createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, subscriptionEvent, World } from '../support/fixtures';
-import { startTestApp, TestApp } from '../support/test-app';
+import { settle } from '../support/queue';
+import { ADMIN_TOKEN, startTestApp, TestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
 describe('billing: each event type moves the state as documented', () => {
@@ -175,6 +176,42 @@ describe('billing: each event type moves the state as documented', () => {
         subscriptionEvent('customer.subscription.updated', w, { status: 'active', created }) as { id: string },
       );
     }
+    expect((await customerView(w)).body).toMatchObject({ active: false, status: 'canceled' });
+  });
+
+  it('applies the current event again when an operator reprocesses it (after a handler fix)', async () => {
+    const w = newWorld();
+    const updated = fixtureEvent('customer.subscription.updated', w);
+    await deliverAndSettle(t, db.pool, updated as { id: string });
+    // What a buggy handler might have stored:
+    await db.pool.query(
+      `UPDATE subscriptions SET price_features = '{}', lookup_keys = '{}' WHERE stripe_subscription_id = $1`,
+      [w.subscription],
+    );
+    const res = await t.http
+      .post(`/admin/events/${updated.id as string}/reprocess`)
+      .set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+    expect(res.status).toBe(202);
+    await settle(t, db.pool, updated.id as string);
+    expect((await customerView(w)).body.features).toEqual(['api_access', 'pro_monthly', 'reports']);
+  });
+
+  it('applies a deletion even when it is older than the stored state: deletion is final', async () => {
+    const w = newWorld();
+    await deliverAndSettle(
+      t,
+      db.pool,
+      subscriptionEvent('customer.subscription.updated', w, { status: 'active', created: 1_772_500_000 }) as {
+        id: string;
+      },
+    );
+    await deliverAndSettle(
+      t,
+      db.pool,
+      subscriptionEvent('customer.subscription.deleted', w, { status: 'canceled', created: 1_772_323_202 }) as {
+        id: string;
+      },
+    );
     expect((await customerView(w)).body).toMatchObject({ active: false, status: 'canceled' });
   });
 

@@ -103,6 +103,16 @@ describe('wallet top-ups', () => {
     expect((await wallet(w)).balances).toEqual({});
   });
 
+  it('alerts when a paid top-up cannot be credited (no customer on the session or the intent)', async () => {
+    const w = newWorld();
+    const guest = intent(w);
+    guest.data.object.customer = null;
+    await deliver(guest);
+    const alert = await waitUntil(() => alerts.messages.find((m) => m.text.includes(w.topUp)), 5_000);
+    expect(alert.text).toContain('cannot be credited');
+    expect(await count(db.pool, 'wallet_ledger', 'payment_intent_id = $1', [w.topUp])).toBe(0);
+  });
+
   it('answers 404 for an unknown customer and 401 without a token', async () => {
     expect((await t.http.get('/v1/customers/cus_nobody/wallet').set(auth)).status).toBe(404);
     expect((await t.http.get('/v1/customers/cus_nobody/wallet')).status).toBe(401);
@@ -123,7 +133,9 @@ describe('wallet top-ups under concurrency', () => {
           fixtureEvent('checkout.session.completed.wallet_top_up', w),
           fixtureEvent('payment_intent.succeeded.wallet_top_up', w),
         ];
-        // Already linked, so that neither handler needs to update the customer row: both reach the ledger.
+        // Neither handler touches the customer row (already linked; no payment method to save), so
+        // both reach the ledger together: the race its unique PaymentIntent id must settle.
+        events[1].data.object.payment_method = null;
         await db.pool.query(
           `INSERT INTO customers (stripe_customer_id, user_id, email) VALUES ($1, $2, 'ada@example.com')`,
           [w.customer, w.user],
@@ -141,6 +153,48 @@ describe('wallet top-ups under concurrency', () => {
           w.customer,
         ]);
         expect(rows).toEqual([{ balance: '5000' }]);
+      }
+    } finally {
+      await Promise.all(apps.map((a) => a.close()));
+      await db.drop();
+    }
+  });
+});
+
+describe('wallet top-ups racing with the user link', () => {
+  it('the session (which links the user) and the intent, run at once on two replicas, never deadlock', async () => {
+    const db = await createTestDatabase();
+    const apps = [
+      await startTestApp(db.url, {
+        WORKER_CONCURRENCY: '1',
+        RETRY_CRON: '0 0 1 1 *',
+        RETRY_BASE_DELAY_SECONDS: '0.05',
+      }),
+      await startTestApp(db.url, {
+        WORKER_CONCURRENCY: '1',
+        RETRY_CRON: '0 0 1 1 *',
+        RETRY_BASE_DELAY_SECONDS: '0.05',
+      }),
+    ];
+    try {
+      for (let round = 0; round < 12; round++) {
+        const w = newWorld();
+        // Known, but not linked to the user yet: the session's handler updates the customer row.
+        await db.pool.query('INSERT INTO customers (stripe_customer_id) VALUES ($1)', [w.customer]);
+        const events = [
+          fixtureEvent('checkout.session.completed.wallet_top_up', w),
+          fixtureEvent('payment_intent.succeeded.wallet_top_up', w),
+        ];
+        await enqueueEvents(db.pool, round % 2 ? events : [...events].reverse());
+        await Promise.all(apps.map((a) => a.app.get(RetryWorker).drain()));
+        for (const event of events) {
+          // A deadlock would fail one attempt: it would end processed only on attempt 2.
+          expect(await settle(apps[0], db.pool, event.id as string)).toMatchObject({
+            status: 'processed',
+            attempts: 1,
+          });
+        }
+        expect(await count(db.pool, 'wallet_ledger', 'payment_intent_id = $1', [w.topUp])).toBe(1);
       }
     } finally {
       await Promise.all(apps.map((a) => a.close()));

@@ -1,7 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { StripeEvent } from '../../common/stripe-event';
-import { HandlerRegistry } from '../../queue/handler-registry';
+import { HandlerContext, HandlerRegistry } from '../../queue/handler-registry';
 import { BillingRepository } from '../billing.repository';
 import { checkoutSessionFromStripe, topUpFromCheckoutSession } from '../stripe-objects';
 import { WalletService } from '../wallet.service';
@@ -19,10 +19,12 @@ export class CheckoutHandlers implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.registry.register('checkout.session.completed', (event, manager) => this.completed(event, manager));
+    this.registry.register('checkout.session.completed', (event, manager, context) =>
+      this.completed(event, manager, context),
+    );
   }
 
-  private async completed(event: StripeEvent, manager: EntityManager): Promise<void> {
+  private async completed(event: StripeEvent, manager: EntityManager, context: HandlerContext): Promise<void> {
     const session = checkoutSessionFromStripe(event.object);
     if (session.customerId) {
       if (session.userId) {
@@ -32,7 +34,7 @@ export class CheckoutHandlers implements OnModuleInit {
     }
     const topUp = topUpFromCheckoutSession(event.object);
     if (topUp) {
-      await this.wallet.credit(manager, event, topUp);
+      await this.wallet.credit(manager, event, topUp, context);
     }
   }
 }

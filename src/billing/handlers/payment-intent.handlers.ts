@@ -26,16 +26,18 @@ export class PaymentIntentHandlers implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.registry.register('payment_intent.succeeded', (event, manager) => this.succeeded(event, manager));
+    this.registry.register('payment_intent.succeeded', (event, manager, context) =>
+      this.succeeded(event, manager, context),
+    );
     this.registry.register('payment_intent.payment_failed', (event, manager, context) =>
       this.failed(event, manager, context),
     );
   }
 
-  private async succeeded(event: StripeEvent, manager: EntityManager): Promise<void> {
+  private async succeeded(event: StripeEvent, manager: EntityManager, context: HandlerContext): Promise<void> {
     const topUp = topUpFromPaymentIntent(event.object);
     if (topUp) {
-      await this.topUps.credit(manager, event, topUp);
+      await this.topUps.credit(manager, event, topUp, context);
     }
   }
 

@@ -1,0 +1,41 @@
+import { DataSource } from 'typeorm';
+import { BillingRepository } from '../../src/billing/billing.repository';
+import { createTestDatabase, TestDatabase } from '../support/database';
+import { startTestApp, TestApp } from '../support/test-app';
+
+describe('linking a customer to a user while another transaction creates it', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await startTestApp(db.url);
+  });
+  afterAll(async () => {
+    await t.close();
+    await db.drop();
+  });
+
+  it('keeps the link when the customer row is committed by a concurrent insert after this statement began', async () => {
+    const billing = t.app.get(BillingRepository);
+    const dataSource = t.app.get(DataSource);
+    const first = dataSource.createQueryRunner();
+    const second = dataSource.createQueryRunner();
+    try {
+      await first.startTransaction();
+      await billing.ensureCustomer(first.manager, 'cus_raced', null); // inserted, not committed yet
+      await second.startTransaction();
+      const linking = billing.ensureCustomer(second.manager, 'cus_raced', 'user_raced', 'raced@example.com');
+      await new Promise((resolve) => setTimeout(resolve, 200)); // it now waits on the first insert
+      await first.commitTransaction();
+      await linking;
+      await second.commitTransaction();
+    } finally {
+      await first.release();
+      await second.release();
+    }
+    const { rows } = await db.pool.query('SELECT user_id, email FROM customers WHERE stripe_customer_id = $1', [
+      'cus_raced',
+    ]);
+    expect(rows).toEqual([{ user_id: 'user_raced', email: 'raced@example.com' }]);
+  });
+});
