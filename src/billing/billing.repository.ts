@@ -17,6 +17,66 @@ const COMPLETE_CUSTOMER = `UPDATE customers
           AND ((user_id IS NULL AND $2::text IS NOT NULL) OR (email IS NULL AND $3::text IS NOT NULL))`;
 
 /**
+ * Creates a customer known only from another object ($1 id, $2 user id, $3 email), or fills in the
+ * user id and email it lacks, without locking the row unless something changes. Used as the first
+ * CTEs of a statement; CUSTOMER_FLAGS then reports what the statement could see.
+ */
+const ENSURE_CUSTOMER = `customer_inserted AS (
+         INSERT INTO customers (stripe_customer_id, user_id, email) VALUES ($1, $2, $3)
+         ON CONFLICT (stripe_customer_id) DO NOTHING
+         RETURNING 1
+       ), customer_completed AS (
+         ${COMPLETE_CUSTOMER} AND NOT EXISTS (SELECT 1 FROM customer_inserted)
+       )`;
+const CUSTOMER_FLAGS = `EXISTS (SELECT 1 FROM customer_inserted) AS customer_inserted,
+       EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $1) AS customer_visible`;
+
+const SUBSCRIPTION_UPSERT = `INSERT INTO subscriptions (
+         stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids, lookup_keys,
+         price_features, items, current_period_start, current_period_end, cancel_at_period_end, cancel_at,
+         canceled_at, ended_at, trial_start, trial_end, metadata, deleted,
+         last_event_created, last_event_rank, last_event_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+       ON CONFLICT (stripe_subscription_id) DO UPDATE
+          SET stripe_customer_id = EXCLUDED.stripe_customer_id,
+              status = EXCLUDED.status,
+              user_id = coalesce(EXCLUDED.user_id, subscriptions.user_id),
+              price_ids = EXCLUDED.price_ids,
+              product_ids = EXCLUDED.product_ids,
+              lookup_keys = EXCLUDED.lookup_keys,
+              price_features = EXCLUDED.price_features,
+              items = EXCLUDED.items,
+              current_period_start = EXCLUDED.current_period_start,
+              current_period_end = EXCLUDED.current_period_end,
+              cancel_at_period_end = EXCLUDED.cancel_at_period_end,
+              cancel_at = EXCLUDED.cancel_at,
+              canceled_at = EXCLUDED.canceled_at,
+              ended_at = EXCLUDED.ended_at,
+              trial_start = EXCLUDED.trial_start,
+              trial_end = EXCLUDED.trial_end,
+              metadata = EXCLUDED.metadata,
+              deleted = EXCLUDED.deleted,
+              last_event_created = EXCLUDED.last_event_created,
+              last_event_rank = EXCLUDED.last_event_rank,
+              last_event_id = EXCLUDED.last_event_id,
+              updated_at = now()
+        WHERE NOT subscriptions.deleted
+          AND (EXCLUDED.deleted
+               OR subscriptions.last_event_id = EXCLUDED.last_event_id
+               OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+                > (subscriptions.last_event_created, subscriptions.last_event_rank, subscriptions.last_event_id))`;
+
+interface CustomerFlags {
+  customer_inserted: boolean;
+  customer_visible: boolean;
+}
+
+/** Renumbers a statement's $n placeholders by `offset`, to put other parameters before its own. */
+function shiftParams(text: string, offset: number): string {
+  return text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
+}
+
+/**
  * Billing SQL. Writes take the attempt's EntityManager (they commit with the event). Each upsert
  * applies an event only if it is newer than the last one applied to that row, compared as
  * (created, rank, event id), so that the stored state is the newest event's whatever the order of
@@ -43,22 +103,20 @@ export class BillingRepository {
     email?: string | null,
   ): Promise<void> {
     const params = [customerId, userId, email ?? null];
-    const {
-      rows: [{ inserted, visible }],
-    } = await sql<{ inserted: boolean; visible: boolean }>(
-      manager,
-      `WITH inserted AS (
-         INSERT INTO customers (stripe_customer_id, user_id, email) VALUES ($1, $2, $3)
-         ON CONFLICT (stripe_customer_id) DO NOTHING
-         RETURNING 1
-       ), completed AS (
-         ${COMPLETE_CUSTOMER} AND NOT EXISTS (SELECT 1 FROM inserted)
-       )
-       SELECT EXISTS (SELECT 1 FROM inserted) AS inserted,
-              EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $1) AS visible`,
-      params,
-    );
-    if (!inserted && !visible && (userId !== null || email)) {
+    const { rows } = await sql<CustomerFlags>(manager, `WITH ${ENSURE_CUSTOMER} SELECT ${CUSTOMER_FLAGS}`, params);
+    await this.completeIfUnseen(manager, rows[0], params);
+  }
+
+  /**
+   * When another transaction inserted the customer concurrently, the statement waited for it but
+   * could not see the committed row (its snapshot is older): a fresh statement adds what it could not.
+   */
+  private async completeIfUnseen(
+    manager: EntityManager,
+    flags: CustomerFlags,
+    params: Array<string | null>,
+  ): Promise<void> {
+    if (!flags.customer_inserted && !flags.customer_visible && (params[1] !== null || params[2] !== null)) {
       await sql(manager, COMPLETE_CUSTOMER, params);
     }
   }
@@ -140,45 +198,22 @@ export class BillingRepository {
     }
   }
 
-  /** Every customer.subscription.* event: newer wins; a deleted subscription stays deleted. */
+  /**
+   * Every customer.subscription.* event, in one statement: the customer is created or linked from
+   * the subscription if needed, and the subscription set if the event is newer (a deletion always
+   * applies, and stays).
+   */
   async upsertSubscription(manager: EntityManager, s: SubscriptionState, order: EventOrder): Promise<boolean> {
-    const { affected } = await sql(
+    const customer = [s.customerId, s.userId, null];
+    const { rows } = await sql<CustomerFlags & { applied: boolean }>(
       manager,
-      `INSERT INTO subscriptions (
-         stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids, lookup_keys,
-         price_features, items, current_period_start, current_period_end, cancel_at_period_end, cancel_at,
-         canceled_at, ended_at, trial_start, trial_end, metadata, deleted,
-         last_event_created, last_event_rank, last_event_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-       ON CONFLICT (stripe_subscription_id) DO UPDATE
-          SET stripe_customer_id = EXCLUDED.stripe_customer_id,
-              status = EXCLUDED.status,
-              user_id = coalesce(EXCLUDED.user_id, subscriptions.user_id),
-              price_ids = EXCLUDED.price_ids,
-              product_ids = EXCLUDED.product_ids,
-              lookup_keys = EXCLUDED.lookup_keys,
-              price_features = EXCLUDED.price_features,
-              items = EXCLUDED.items,
-              current_period_start = EXCLUDED.current_period_start,
-              current_period_end = EXCLUDED.current_period_end,
-              cancel_at_period_end = EXCLUDED.cancel_at_period_end,
-              cancel_at = EXCLUDED.cancel_at,
-              canceled_at = EXCLUDED.canceled_at,
-              ended_at = EXCLUDED.ended_at,
-              trial_start = EXCLUDED.trial_start,
-              trial_end = EXCLUDED.trial_end,
-              metadata = EXCLUDED.metadata,
-              deleted = EXCLUDED.deleted,
-              last_event_created = EXCLUDED.last_event_created,
-              last_event_rank = EXCLUDED.last_event_rank,
-              last_event_id = EXCLUDED.last_event_id,
-              updated_at = now()
-        WHERE NOT subscriptions.deleted
-          AND (EXCLUDED.deleted
-               OR subscriptions.last_event_id = EXCLUDED.last_event_id
-               OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
-                > (subscriptions.last_event_created, subscriptions.last_event_rank, subscriptions.last_event_id))`,
+      `WITH ${ENSURE_CUSTOMER}, applied AS (
+         ${shiftParams(SUBSCRIPTION_UPSERT, customer.length)}
+         RETURNING 1
+       )
+       SELECT EXISTS (SELECT 1 FROM applied) AS applied, ${CUSTOMER_FLAGS}`,
       [
+        ...customer,
         s.id,
         s.customerId,
         s.status,
@@ -202,8 +237,10 @@ export class BillingRepository {
         order.rank,
         order.eventId,
       ],
+      'swp_upsert_subscription',
     );
-    return affected > 0;
+    await this.completeIfUnseen(manager, rows[0], customer);
+    return rows[0].applied;
   }
 
   /** entitlements.active_entitlement_summary.updated: replaces the customer's list if newer. */

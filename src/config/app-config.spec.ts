@@ -31,6 +31,7 @@ describe('AppConfig.fromEnvironment', () => {
       retryMaxAttempts: 10,
       handlerTimeoutMs: 30_000,
       workerBatchSize: 100,
+      workerConcurrency: 8,
       accessStatuses: ['active', 'trialing', 'past_due'],
       eventRetentionDays: 30,
       logLevel: 'info',

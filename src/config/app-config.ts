@@ -100,7 +100,7 @@ export class AppConfig {
       retryMaxAttempts: vars.RETRY_MAX_ATTEMPTS,
       handlerTimeoutMs: vars.HANDLER_TIMEOUT_MS,
       workerBatchSize: vars.WORKER_BATCH_SIZE,
-      workerConcurrency: vars.WORKER_CONCURRENCY ?? Math.max(1, Math.floor(vars.DB_POOL_SIZE / 2)),
+      workerConcurrency: vars.WORKER_CONCURRENCY ?? Math.max(1, vars.DB_POOL_SIZE - 2),
       accessStatuses: vars.ACCESS_STATUSES,
       stripeLivemode: vars.STRIPE_LIVEMODE,
       alertWebhookUrl: vars.ALERT_WEBHOOK_URL,

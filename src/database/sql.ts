@@ -15,6 +15,7 @@ export async function sql<T = Record<string, unknown>>(
   executor: DataSource | QueryRunner | EntityManager,
   text: string,
   params: unknown[] = [],
+  prepared?: string,
 ): Promise<SqlResult<T>> {
   // A transaction's EntityManager carries its query runner; a DataSource lends one from the pool.
   const own =
@@ -23,6 +24,14 @@ export async function sql<T = Record<string, unknown>>(
     executor instanceof EntityManager ? executor.connection : executor instanceof DataSource ? executor : undefined;
   const runner = own ?? (dataSource as DataSource).createQueryRunner();
   try {
+    if (prepared) {
+      if (runner.isReleased) {
+        throw new Error('the query runner was released');
+      }
+      const client = (await runner.connect()) as PgClient;
+      const result = await client.query({ name: prepared, text, values: params });
+      return { rows: result.rows as T[], affected: result.rowCount ?? 0 };
+    }
     const result = await runner.query(text, params, true);
     return { rows: (result.records ?? []) as T[], affected: result.affected ?? 0 };
   } finally {
@@ -30,4 +39,12 @@ export async function sql<T = Record<string, unknown>>(
       await runner.release();
     }
   }
+}
+
+interface PgClient {
+  query(config: {
+    name: string;
+    text: string;
+    values: unknown[];
+  }): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }

@@ -105,6 +105,7 @@ export class QueueRepository {
         claim?.lockedBy ?? null,
         claim?.leaseMs ?? null,
       ],
+      'swp_insert_event',
     );
     return rows[0]?.id ?? null;
   }
@@ -164,6 +165,7 @@ export class QueueRepository {
          FROM claimed c
          JOIN subscription_events e ON e.id = c.event_id`,
       [limit, lockedBy, leaseMs],
+      'swp_claim_due',
     );
     return rows.map((r) => ({
       eventId: r.event_id,
@@ -197,6 +199,7 @@ export class QueueRepository {
         WHERE e.id = q.event_id
        RETURNING e.id`,
       [row.eventId, row.token, error, delaySeconds],
+      'swp_schedule_retry',
     );
     return rows.length > 0;
   }
@@ -271,6 +274,7 @@ export class QueueRepository {
         WHERE event_id = $1 AND lock_token = $2 AND EXISTS (SELECT 1 FROM bounded)
        RETURNING event_id`,
       [row.eventId, row.token, String(statementTimeoutMs), String(idleTimeoutMs)],
+      'swp_take_for_attempt',
     );
     return rows.length > 0;
   }
@@ -286,6 +290,7 @@ export class QueueRepository {
           SET status = $2, attempts = $3, last_error = NULL, processed_at = now()
         WHERE id = $1`,
       [row.eventId, status, row.attempts],
+      'swp_complete',
     );
   }
 

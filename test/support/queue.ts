@@ -92,7 +92,18 @@ export async function raceOnTableLock(
         ).rows[0].n === waiters,
       10_000,
       `${waiters} attempts waiting on ${table}`,
-    );
+    ).catch(async (error: Error) => {
+      const { rows } = await pool.query(
+        `SELECT state, wait_event_type, wait_event, left(query, 100) AS query FROM pg_stat_activity
+          WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()`,
+      );
+      const queue = await pool.query(
+        'SELECT stripe_event_id, attempts, lock_token IS NOT NULL AS held, last_error FROM webhook_retry_queue',
+      );
+      throw new Error(`${error.message}; sessions: ${JSON.stringify(rows)}; queue: ${JSON.stringify(queue.rows)}`, {
+        cause: error,
+      });
+    });
     await locker.query('COMMIT');
     committed = true;
     await Promise.all(running);

@@ -16,7 +16,8 @@ export const SUBSCRIPTION_EVENTS = [
 
 /**
  * Every customer.subscription.* event carries the whole subscription, so each one sets its state
- * outright, if it is newer than the state stored. An unknown customer is created from the event.
+ * outright, if it is newer than the state stored. An unknown customer is created from the event
+ * (in the same statement).
  */
 @Injectable()
 export class SubscriptionHandlers implements OnModuleInit {
@@ -35,7 +36,6 @@ export class SubscriptionHandlers implements OnModuleInit {
 
   private async apply(event: StripeEvent, manager: EntityManager): Promise<void> {
     const subscription = subscriptionFromStripe(event.object, event.type);
-    await this.billing.ensureCustomer(manager, subscription.customerId, subscription.userId);
     const applied = await this.billing.upsertSubscription(
       manager,
       subscription,
