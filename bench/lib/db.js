@@ -24,11 +24,22 @@ async function openServer(log) {
   const dir = mkdtempSync(join(tmpdir(), 'swp-bench-'));
   chmodSync(dir, 0o755); // the embedded server runs as "postgres" when this runs as root
   log(`no TEST_DATABASE_URL: starting an embedded PostgreSQL in ${dir}`);
+  // BENCH_PG_SETTINGS="shared_buffers=1GB,max_wal_size=4GB" tunes the embedded server (what-if runs).
+  const settings = Object.fromEntries(
+    (process.env.BENCH_PG_SETTINGS ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => pair.split('=').map((part) => part.trim())),
+  );
+  if (Object.keys(settings).length > 0) {
+    log(`embedded PostgreSQL settings: ${JSON.stringify(settings)}`);
+  }
   const embedded = await startEmbeddedPostgres({
     directory: join(dir, 'pg'),
     password: 'bench',
     database: 'postgres',
     persistent: false,
+    settings,
   });
   const server = new Server(embedded.adminUrl, 'embedded', async () => {
     await embedded.stop();

@@ -22,6 +22,8 @@ export interface EmbeddedOptions {
   port?: number;
   /** Delete the cluster when stopped (test servers). */
   persistent?: boolean;
+  /** Extra server settings (postgres -c name=value), e.g. for benchmarks. */
+  settings?: Record<string, string>;
   log?: (line: string) => void;
 }
 
@@ -59,7 +61,13 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     password: options.password,
     persistent: options.persistent ?? true,
     createPostgresUser: isRoot,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'max_connections=200',
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     onLog: (message: unknown) => output.push(String(message)),
     onError: (message: unknown) => output.push(String(message)),
   });
