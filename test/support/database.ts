@@ -48,6 +48,9 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
     url,
     pool,
     drop: async () => {
+      // pool.end() resolves before the server has closed every backend; DROP … WITH (FORCE) then
+      // terminates the stragglers, whose "terminating connection" would otherwise crash the run.
+      pool.on('error', () => undefined);
       await pool.end();
       const client = new Client({ connectionString: adminUrl() });
       await client.connect();
