@@ -1,4 +1,3 @@
-import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -6,6 +5,7 @@ import { json, raw } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { AppValidationPipe } from './common/app-validation.pipe';
 import { LifecycleService } from './common/lifecycle.service';
 import { AppConfig, Environment } from './config/app-config';
 import { withDevelopmentSecrets } from './config/development-secrets';
@@ -34,7 +34,7 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   app.use('/webhooks/stripe', raw({ type: () => true, limit: config.webhookMaxBodyBytes }));
   app.use(json({ limit: API_BODY_LIMIT }));
   app.useGlobalFilters(new AllExceptionsFilter());
-  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  app.useGlobalPipes(new AppValidationPipe());
   serveOpenApi(app);
   return app;
 }

@@ -89,6 +89,12 @@ describe('admin API', () => {
       cursor = res.body.next_cursor as string | null;
     } while (cursor);
     expect(seen).toEqual(alphas.map((a) => a.dl).reverse()); // newest first, each once
+    // SPEC's own template with empty values means "not set": defaults, no type filter.
+    const template = await get('/admin/dead-letters?event_type=&limit=&cursor=');
+    expect(template.status).toBe(200);
+    expect(template.body.items.map((i: { id: string }) => i.id)).toEqual(
+      expect.arrayContaining([...alphas, ...betas].map((x) => x.dl)),
+    );
     const all = await get('/admin/dead-letters?limit=500');
     expect(all.body.next_cursor).toBeNull();
     expect(all.body.items.map((i: { id: string }) => i.id)).toEqual(
@@ -114,6 +120,13 @@ describe('admin API', () => {
       error: 'invalid_request',
     });
     expect((await get('/admin/dead-letters/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+    for (const res of [
+      await post('/admin/dead-letters/not-a-uuid/replay'),
+      await del("/admin/dead-letters/1' OR '1'='1"),
+    ]) {
+      expect([res.status, res.body.error]).toEqual([400, 'invalid_request']);
+    }
+    expect(await get(`/admin/dead-letters/${dl}`)).toMatchObject({ status: 200, body: { resolution: null } });
   });
 
   it('replays one dead letter: 202, processed after the fix, attempts restart; again → 409', async () => {
@@ -127,6 +140,8 @@ describe('admin API', () => {
     expect(again.status).toBe(409);
     expect(again.body.error).toBe('conflict');
     expect((await get(`/admin/dead-letters/${dl}`)).body).toMatchObject({ resolution: 'replayed', resolved_by: 'ops' });
+    expect((await del(`/admin/dead-letters/${dl}`)).status).toBe(409);
+    expect(await eventState(db.pool, event)).toMatchObject({ status: 'processed' });
     expect((await post('/admin/dead-letters/00000000-0000-4000-8000-000000000000/replay')).status).toBe(404);
   });
 
@@ -208,7 +223,7 @@ describe('admin API', () => {
     await db.pool.query(`DELETE FROM subscription_events WHERE stripe_event_id LIKE 'evt_queued_%'`);
   });
 
-  it('reprocesses a processed event (202, the handler runs again); 409 when pending or dead; 404 when unknown', async () => {
+  it('reprocesses a processed or ignored event (202, the handler runs again); 409 when pending, dead or discarded; 404 when unknown', async () => {
     fixed = true;
     const event = stripeEvent('test.alpha', { id: randomId('obj') });
     await t.deliver(event);
@@ -231,6 +246,26 @@ describe('admin API', () => {
     );
     expect((await post('/admin/events/evt_still_pending/reprocess')).status).toBe(409);
     expect((await post('/admin/events/evt_never_stored/reprocess')).status).toBe(404);
+    const long = `evt_${'x'.repeat(300)}`;
+    for (const res of [await get(`/admin/events/${long}`), await post(`/admin/events/${long}/reprocess`)]) {
+      expect([res.status, res.body.error]).toEqual([404, 'not_found']);
+    }
+
+    const ignored = stripeEvent('test.unhandled', { id: randomId('obj') });
+    await t.deliver(ignored);
+    expect(await settle(t, db.pool, ignored.id as string)).toMatchObject({ status: 'ignored' });
+    expect((await post(`/admin/events/${ignored.id as string}/reprocess`)).status).toBe(202);
+    expect(await settle(t, db.pool, ignored.id as string)).toEqual({
+      status: 'ignored',
+      attempts: 1,
+      last_error: null,
+    });
+
+    const [{ dl: discardedLetter, event: discarded }] = await deadLetters('test.alpha', 1);
+    expect((await del(`/admin/dead-letters/${discardedLetter}`)).status).toBe(204);
+    const again = await post(`/admin/events/${discarded}/reprocess`);
+    expect([again.status, again.body.error]).toEqual([409, 'conflict']);
+    expect(await eventState(db.pool, discarded)).toMatchObject({ status: 'discarded' });
     expect((await get(`/admin/events/${dead}`)).body).toMatchObject({ status: 'dead', attempts: 1 });
   });
 
@@ -241,8 +276,8 @@ describe('admin API', () => {
     expect(res.body.items[0]).toMatchObject({
       actor: 'ops',
       action: 'event.reprocess',
-      target: 'evt_never_stored',
-      result: 'not_found',
+      target: expect.stringMatching(/^evt_/),
+      result: 'discarded', // the last action of the reprocess test
     });
     const all: Array<Record<string, unknown>> = [];
     let cursor: string | null = null;
@@ -261,6 +296,9 @@ describe('admin API', () => {
       expect.objectContaining({ actor: 'ops', action: 'dead_letter.replay', result: 'already_replayed' }),
     );
     expect(all).toContainEqual(expect.objectContaining({ action: 'dead_letter.replay_bulk', result: 'replayed 2' }));
+    expect(all).toContainEqual(
+      expect.objectContaining({ action: 'event.reprocess', target: 'evt_never_stored', result: 'not_found' }),
+    );
   });
 
   it('answers bad query values with 400 invalid_request and never lets them reach SQL unparameterised', async () => {
@@ -291,8 +329,16 @@ describe('admin API', () => {
       const res = await post('/admin/dead-letters/replay', body);
       expect([body, res.status]).toEqual([body, 400]);
     }
-    expect((await get('/admin/retry-queue?cursor=%00%01')).status).toBe(400);
-    expect((await get('/admin/audit-log?limit=-1')).status).toBe(400);
+    for (const path of [
+      '/admin/retry-queue?cursor=%00%01',
+      '/admin/retry-queue?limit=501',
+      '/admin/retry-queue?limit=abc',
+      '/admin/audit-log?limit=-1',
+      '/admin/audit-log?cursor=not-a-cursor',
+    ]) {
+      const res = await get(path);
+      expect([path, res.status, res.body.error]).toEqual([path, 400, 'invalid_request']);
+    }
     await t.app.get(Dispatcher).whenIdle();
   });
 });
