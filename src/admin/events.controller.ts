@@ -74,9 +74,10 @@ export class EventsController {
   }
 }
 
+/** Event ids are at most 255 characters: a longer one was never stored (404, as SPEC says). */
 function checkedEventId(id: string): string {
   if (id.length > 255) {
-    throw new AppError(ErrorCode.InvalidRequest, 'The event id is too long.');
+    throw new AppError(ErrorCode.NotFound, 'No event with an id longer than 255 characters is ever stored.');
   }
   return id;
 }

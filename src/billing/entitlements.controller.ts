@@ -49,9 +49,10 @@ export class EntitlementsController {
   }
 }
 
+/** Ids are 1 to 255 characters: a longer one is unknown (404, as SPEC says), never looked up. */
 export function checkedId(value: string, what: string): string {
   if (value.length === 0 || value.length > 255) {
-    throw new AppError(ErrorCode.InvalidRequest, `The ${what} must be 1 to 255 characters.`);
+    throw new AppError(ErrorCode.NotFound, `No ${what} of ${value.length} characters is known (at most 255).`);
   }
   return value;
 }
