@@ -134,7 +134,7 @@ async function drainOnce(server, n, replicas, log) {
 
 function report(results) {
   return table(
-    'Drain: N pending customer.subscription.updated events (distinct subscriptions), RETRY_CRON every second, default pool 10 / WORKER_CONCURRENCY 5 per replica (target ≥ 1,000 events/s on one replica)',
+    'Drain: N pending customer.subscription.updated events (distinct subscriptions), RETRY_CRON every second, service defaults per replica (pool 10, WORKER_CONCURRENCY 8) unless --service-env says otherwise (target ≥ 1,000 events/s on one replica)',
     [
       'N',
       'replicas',
