@@ -5,27 +5,8 @@ const { withClient } = require('./lib/db');
 const { insertEvents, enqueuePending } = require('./lib/seed');
 const { summarise, num, ms, mb, table } = require('./lib/stats');
 
-/** The claim statement of QueueRepository.claimDue (src/queue/queue.repository.ts), verbatim. */
-const CLAIM_SQL = `WITH due AS (
-         SELECT event_id
-           FROM webhook_retry_queue
-          WHERE next_retry_at <= now()
-          ORDER BY next_retry_at
-          LIMIT $1
-            FOR UPDATE SKIP LOCKED
-       ), claimed AS (
-         UPDATE webhook_retry_queue q
-            SET attempts = q.attempts + 1,
-                lock_token = gen_random_uuid(),
-                locked_by = $2,
-                next_retry_at = clock_timestamp() + $3 * interval '1 millisecond'
-           FROM due
-          WHERE q.event_id = due.event_id
-         RETURNING q.event_id, q.lock_token, q.attempts, q.event_type, q.stripe_event_id
-       )
-       SELECT c.event_id, c.lock_token, c.attempts, c.event_type, c.stripe_event_id, e.payload
-         FROM claimed c
-         JOIN subscription_events e ON e.id = c.event_id`;
+/** The claim statement of QueueRepository.claimDue, from the build (npm run bench builds first). */
+const { CLAIM_DUE_SQL: CLAIM_SQL } = require('../dist/src/queue/claim-sql');
 
 const DEAD_TYPES = ['customer.subscription.updated', 'invoice.paid', 'invoice.payment_failed', 'customer.updated'];
 

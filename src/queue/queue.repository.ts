@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import type { StripeEvent } from '../common/stripe-event';
 import { sql } from '../database/sql';
+import { CLAIM_DUE_SQL } from './claim-sql';
 
 export type EventStatus = 'pending' | 'processed' | 'ignored' | 'dead' | 'discarded';
 
@@ -142,31 +143,7 @@ export class QueueRepository {
       event_type: string;
       stripe_event_id: string;
       payload: unknown;
-    }>(
-      this.dataSource,
-      `WITH due AS (
-         SELECT event_id
-           FROM webhook_retry_queue
-          WHERE next_retry_at <= now()
-          ORDER BY next_retry_at
-          LIMIT $1
-            FOR UPDATE SKIP LOCKED
-       ), claimed AS (
-         UPDATE webhook_retry_queue q
-            SET attempts = q.attempts + 1,
-                lock_token = gen_random_uuid(),
-                locked_by = $2,
-                next_retry_at = clock_timestamp() + $3 * interval '1 millisecond'
-           FROM due
-          WHERE q.event_id = due.event_id
-         RETURNING q.event_id, q.lock_token, q.attempts, q.event_type, q.stripe_event_id
-       )
-       SELECT c.event_id, c.lock_token, c.attempts, c.event_type, c.stripe_event_id, e.payload
-         FROM claimed c
-         JOIN subscription_events e ON e.id = c.event_id`,
-      [limit, lockedBy, leaseMs],
-      'swp_claim_due',
-    );
+    }>(this.dataSource, CLAIM_DUE_SQL, [limit, lockedBy, leaseMs], 'swp_claim_due');
     return rows.map((r) => ({
       eventId: r.event_id,
       token: r.lock_token,
