@@ -14,6 +14,8 @@ export type AttemptOutcome = 'processed' | 'ignored' | 'retried' | 'dead' | 'rel
 
 const MAX_ERROR_LENGTH = 2_000;
 const PROBE_TIMEOUT_MS = 2_000;
+/** How often rows held during an outage are offered back while the database is away. */
+const RELEASE_RETRY_MS = 1_000;
 
 /**
  * Runs one attempt of one held event. The handler's writes, the removal of the queue row and the
@@ -27,6 +29,9 @@ export class EventProcessor {
   private readonly policy: RetryPolicy;
   /** Rows to give back (without counting the attempt) once the database answers again. */
   private readonly pendingReleases = new Map<string, string>();
+  private flushing: Promise<void> | undefined;
+  private releaseTimer: NodeJS.Timeout | undefined;
+  private releaseRetriesStopped = false;
   /** Called when rows were given back, due now (the retry worker drains then). */
   onReleased: () => void = () => undefined;
 
@@ -78,8 +83,39 @@ export class EventProcessor {
     return outcome;
   }
 
-  /** Gives back rows held during an outage; called before every claim and at shutdown. */
-  async flushPendingReleases(): Promise<void> {
+  /**
+   * Gives back rows held during an outage; called before every claim, at shutdown, and every second
+   * while some are left. Giving them back as soon as the database answers (rather than at this
+   * replica's next cron tick) matters with several replicas: once the lease runs out another
+   * replica may claim the row, and that claim counts an attempt.
+   */
+  flushPendingReleases(): Promise<void> {
+    this.flushing ??= this.flushOnce().finally(() => {
+      this.flushing = undefined;
+      this.scheduleReleaseRetry();
+    });
+    return this.flushing;
+  }
+
+  /** Stops offering held rows back on a timer (shutdown: the last flush is explicit). */
+  stopReleaseRetries(): void {
+    clearTimeout(this.releaseTimer);
+    this.releaseTimer = undefined;
+    this.releaseRetriesStopped = true;
+  }
+
+  private scheduleReleaseRetry(): void {
+    if (this.pendingReleases.size === 0 || this.releaseTimer || this.releaseRetriesStopped) {
+      return;
+    }
+    this.releaseTimer = setTimeout(() => {
+      this.releaseTimer = undefined;
+      void this.flushPendingReleases();
+    }, RELEASE_RETRY_MS);
+    this.releaseTimer.unref();
+  }
+
+  private async flushOnce(): Promise<void> {
     let released = false;
     for (const [eventId, token] of this.pendingReleases) {
       try {

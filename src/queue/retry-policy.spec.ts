@@ -21,7 +21,19 @@ describe('retry policy', () => {
     expect(retryDelaySeconds(1, policy, () => 0)).toBeCloseTo(27);
     expect(retryDelaySeconds(1, policy, () => 0.999999)).toBeCloseTo(33, 3);
     expect(retryDelaySeconds(20, policy, () => 0)).toBeCloseTo(3240);
-    expect(retryDelaySeconds(20, policy, () => 0.999999)).toBe(3600);
+    expect(retryDelaySeconds(20, policy, () => 0.999999)).toBeCloseTo(3600, 2);
+    expect(retryDelaySeconds(1, policy, () => 0.5)).toBeCloseTo(30);
+  });
+
+  it('still spreads capped delays instead of piling them up on the cap', () => {
+    // Attempts past the cap are where many events that failed together end up; if half of them
+    // landed exactly on the cap they would come back in the same instant.
+    const capped = Array.from({ length: 400 }, () => retryDelaySeconds(20, policy));
+    expect(capped.filter((d) => d === policy.maxDelaySeconds).length).toBeLessThan(5);
+    expect(new Set(capped.map((d) => Math.round(d))).size).toBeGreaterThan(150);
+    expect(Math.min(...capped)).toBeGreaterThanOrEqual(3240);
+    expect(Math.max(...capped)).toBeLessThanOrEqual(3600);
+    expect(retryDelaySeconds(20, policy, () => 0.5)).toBeCloseTo(3420);
   });
 
   it('actually varies: random draws spread across the jitter band', () => {

@@ -2,9 +2,11 @@
  * Capped exponential backoff with jitter.
  *
  * After attempt n fails, attempt n+1 is due min(max, base · 2^(n−1)) seconds later, moved by a
- * uniform ±10% jitter so that events that failed together (say, during an outage) do not all come
- * back in the same second; the result never exceeds the cap and is never negative or NaN. With the
- * defaults (30 s, 3600 s) that is 30 s, 60 s, 120 s … 1920 s, then 3600 s for every later attempt.
+ * uniform jitter of ±10% so that events that failed together (say, during an outage) do not all
+ * come back in the same second. The draw is made within the part of that band that lies under the
+ * cap, so capped delays still spread (over 90–100% of the cap) instead of piling up on the cap
+ * itself; the result is never negative or NaN. With the defaults (30 s, 3600 s) the nominal delays
+ * are 30 s, 60 s, 120 s … 1920 s, then 3600 s for every later attempt.
  * The delay is added to the database clock (`now()`), never to this machine's.
  */
 export interface RetryPolicy {
@@ -25,8 +27,9 @@ export function nominalDelaySeconds(attempt: number, policy: RetryPolicy): numbe
 /** The delay to schedule after attempt `attempt` failed; `random` is in [0, 1). */
 export function retryDelaySeconds(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const nominal = nominalDelaySeconds(attempt, policy);
-  const jittered = nominal * (1 + JITTER * (2 * random() - 1));
-  return Math.max(0, Math.min(policy.maxDelaySeconds, jittered));
+  const low = nominal * (1 - JITTER);
+  const high = Math.min(policy.maxDelaySeconds, nominal * (1 + JITTER));
+  return Math.max(0, low + (high - low) * random());
 }
 
 /** Whether attempt `attempt` was the last one allowed. */

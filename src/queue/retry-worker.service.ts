@@ -52,6 +52,7 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
       this.logger.warn('a claim did not return before shutdown; its rows wait for their lease'),
     );
     await this.dispatcher.stop();
+    this.processor.stopReleaseRetries();
     await withTimeout(this.processor.flushPendingReleases(), 5_000).catch(() => undefined);
   }
 
