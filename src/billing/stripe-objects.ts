@@ -376,8 +376,24 @@ export function topUpFromCheckoutSession(object: StripeObject): TopUp | null {
     paymentIntentId: idOf(object.payment_intent),
     amount: integer(object.amount_total),
     currency: nonEmptyString(object.currency)?.toLowerCase() ?? null,
-    // Only when the event carries the PaymentIntent expanded; payment_intent.succeeded always does.
+    // Only when the PaymentIntent is expanded, which a webhook's session never is (it holds the id):
+    // the method normally comes from the PaymentIntent's own event (see WalletService).
     paymentMethodId: intent ? idOf(intent.payment_method) : null,
+  };
+}
+
+/** Any succeeded PaymentIntent that names its payment method, top-up or not; else null. */
+export function paymentMethodOfPaymentIntent(
+  object: StripeObject,
+): { paymentIntentId: string; customerId: string | null; paymentMethodId: string } | null {
+  const paymentMethodId = idOf(object.payment_method);
+  if (!paymentMethodId) {
+    return null;
+  }
+  return {
+    paymentIntentId: requiredId(object.id, 'payment intent id'),
+    customerId: idOf(object.customer),
+    paymentMethodId,
   };
 }
 

@@ -27,9 +27,90 @@ export interface Wallet {
   entries: WalletEntry[];
 }
 
+/** A succeeded PaymentIntent's payment method, kept until the session that makes it a top-up arrives. */
+export interface IntentPaymentMethod {
+  paymentIntentId: string;
+  customerId: string | null;
+  paymentMethodId: string;
+  eventCreated: Date;
+}
+
+/** First key of the transaction-level advisory locks on one PaymentIntent (the second is its hash). */
+const PAYMENT_INTENT_LOCK_CLASS = 4_242_101;
+/** A remembered payment method that no session claims is dropped after this long. */
+export const INTENT_PAYMENT_METHOD_RETENTION_DAYS = 30;
+/** Expired rows removed per remembered one: more than one, so the table cannot grow past the window. */
+const INTENT_PAYMENT_METHOD_PRUNE_BATCH = 10;
+
 @Injectable()
 export class WalletRepository {
   constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Serialises, until the transaction ends, the events of one PaymentIntent that decide whether its
+   * payment method is saved (the top-up session and a payment_intent.succeeded without the
+   * purpose): each then sees what the other committed. Taken before any row lock.
+   */
+  async lockPaymentIntent(manager: EntityManager, paymentIntentId: string): Promise<void> {
+    await sql(manager, 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [PAYMENT_INTENT_LOCK_CLASS, paymentIntentId]);
+  }
+
+  /** The customer whose wallet this PaymentIntent credited, or null if it credited none (yet). */
+  async creditedCustomer(manager: EntityManager, paymentIntentId: string): Promise<string | null> {
+    const { rows } = await sql<{ stripe_customer_id: string }>(
+      manager,
+      'SELECT stripe_customer_id FROM wallet_ledger WHERE payment_intent_id = $1',
+      [paymentIntentId],
+    );
+    return rows[0]?.stripe_customer_id ?? null;
+  }
+
+  /**
+   * Keeps the payment method of a succeeded PaymentIntent not known as a top-up (yet), and removes
+   * a few rows older than the retention window, skipping any another transaction holds.
+   */
+  async rememberIntentPaymentMethod(manager: EntityManager, intent: IntentPaymentMethod): Promise<void> {
+    await sql(
+      manager,
+      `INSERT INTO wallet_intent_payment_methods (payment_intent_id, stripe_customer_id, payment_method_id, event_created)
+       VALUES ($1, $2, $3, $4)
+       ON CONFLICT (payment_intent_id) DO NOTHING`,
+      [intent.paymentIntentId, intent.customerId, intent.paymentMethodId, intent.eventCreated],
+    );
+    await sql(
+      manager,
+      `DELETE FROM wallet_intent_payment_methods
+        WHERE payment_intent_id IN (SELECT payment_intent_id FROM wallet_intent_payment_methods
+                                     WHERE created_at < now() - $1 * interval '1 day'
+                                     ORDER BY created_at
+                                     LIMIT $2
+                                     FOR UPDATE SKIP LOCKED)`,
+      [INTENT_PAYMENT_METHOD_RETENTION_DAYS, INTENT_PAYMENT_METHOD_PRUNE_BATCH],
+    );
+  }
+
+  /** Removes and returns the payment method remembered for this PaymentIntent, if any. */
+  async takeIntentPaymentMethod(manager: EntityManager, paymentIntentId: string): Promise<IntentPaymentMethod | null> {
+    const { rows } = await sql<{
+      stripe_customer_id: string | null;
+      payment_method_id: string;
+      event_created: Date;
+    }>(
+      manager,
+      `DELETE FROM wallet_intent_payment_methods WHERE payment_intent_id = $1
+       RETURNING stripe_customer_id, payment_method_id, event_created`,
+      [paymentIntentId],
+    );
+    const row = rows[0];
+    return row
+      ? {
+          paymentIntentId,
+          customerId: row.stripe_customer_id,
+          paymentMethodId: row.payment_method_id,
+          eventCreated: row.event_created,
+        }
+      : null;
+  }
 
   /**
    * Credits a top-up once per PaymentIntent, in one statement: the ledger row is inserted unless

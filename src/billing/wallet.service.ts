@@ -10,6 +10,12 @@ import { WalletRepository } from './wallet.repository';
 /**
  * Credits wallet top-ups. Both checkout.session.completed and payment_intent.succeeded credit; the
  * ledger's unique PaymentIntent id makes whichever comes first the only credit.
+ *
+ * The auto-recharge payment method comes from the PaymentIntent's event (a webhook's session holds
+ * only the PaymentIntent id, and the service has no API key to fetch it). A PaymentIntent created
+ * by Checkout without `payment_intent_data.metadata` does not carry the purpose, so its
+ * payment_intent.succeeded saves its method when the session already credited that PaymentIntent,
+ * and otherwise remembers it for the session to use when it credits.
  */
 @Injectable()
 export class WalletService {
@@ -20,6 +26,11 @@ export class WalletService {
     private readonly wallet: WalletRepository,
     private readonly alerts: AlertService,
   ) {}
+
+  /** Taken by a top-up session before anything else; see WalletRepository.lockPaymentIntent. */
+  lockPaymentIntent(manager: EntityManager, paymentIntentId: string): Promise<void> {
+    return this.wallet.lockPaymentIntent(manager, paymentIntentId);
+  }
 
   async credit(manager: EntityManager, event: StripeEvent, topUp: TopUp, context: HandlerContext): Promise<void> {
     const { customerId, paymentIntentId, amount, currency } = topUp;
@@ -56,5 +67,41 @@ export class WalletService {
       { ...log, customer: customerId, amount, currency, credited },
       credited ? 'wallet credited' : 'top-up already credited',
     );
+    // The PaymentIntent's event came first without the purpose: its payment method was kept for this.
+    const remembered = await this.wallet.takeIntentPaymentMethod(manager, paymentIntentId);
+    if (remembered) {
+      const owner = (await this.wallet.creditedCustomer(manager, paymentIntentId)) ?? customerId;
+      await this.wallet.setAutoRechargeMethod(manager, owner, remembered.paymentMethodId, remembered.eventCreated);
+      this.logger.log(
+        { ...log, customer: owner, paymentMethod: remembered.paymentMethodId },
+        'auto-recharge method set',
+      );
+    }
+  }
+
+  /**
+   * payment_intent.succeeded that did not credit (no top-up purpose, or no customer on it): if the
+   * PaymentIntent credited a wallet already (through its Checkout Session), its payment method
+   * becomes that customer's auto-recharge method; otherwise it is remembered for a session that
+   * may still come. Callers hold no row lock yet (see lockPaymentIntent).
+   */
+  async paymentSucceeded(
+    manager: EntityManager,
+    event: StripeEvent,
+    payment: { paymentIntentId: string; customerId: string | null; paymentMethodId: string },
+  ): Promise<void> {
+    const { paymentIntentId, paymentMethodId } = payment;
+    const eventCreated = eventOrder(event, 0).created;
+    await this.wallet.lockPaymentIntent(manager, paymentIntentId);
+    const customerId = await this.wallet.creditedCustomer(manager, paymentIntentId);
+    if (customerId) {
+      await this.wallet.setAutoRechargeMethod(manager, customerId, paymentMethodId, eventCreated);
+      this.logger.log(
+        { eventId: event.id, eventType: event.type, paymentIntent: paymentIntentId, customer: customerId },
+        'auto-recharge method set from a top-up credited by its session',
+      );
+      return;
+    }
+    await this.wallet.rememberIntentPaymentMethod(manager, { ...payment, eventCreated });
   }
 }

@@ -1,6 +1,7 @@
 import { CreateWebhookTables1767225600000 } from '../../migrations/1767225600000-create-webhook-tables';
 import { CreateBillingTables1767312000000 } from '../../migrations/1767312000000-create-billing-tables';
 import { CreateWalletAndUsageTables1767398400000 } from '../../migrations/1767398400000-create-wallet-and-usage-tables';
+import { CreateWalletIntentPaymentMethods1767571200000 } from '../../migrations/1767571200000-create-wallet-intent-payment-methods';
 
 /**
  * Every migration, oldest first. Listed rather than globbed so that the same list works compiled,
@@ -10,4 +11,5 @@ export const MIGRATIONS = [
   CreateWebhookTables1767225600000,
   CreateBillingTables1767312000000,
   CreateWalletAndUsageTables1767398400000,
+  CreateWalletIntentPaymentMethods1767571200000,
 ];

@@ -64,6 +64,60 @@ describe('wallet top-ups', () => {
     });
   });
 
+  /** The PaymentIntent of a session created without payment_intent_data.metadata: no purpose on it. */
+  const bareIntent = (w: World) => {
+    const event = intent(w);
+    event.data.object.metadata = {};
+    return event;
+  };
+
+  it.each([
+    ['session first, then the intent', (w: World) => [session(w), bareIntent(w)]],
+    ['intent first, then the session', (w: World) => [bareIntent(w), session(w)]],
+  ])(
+    'saves the payment method of a top-up whose PaymentIntent lacks the purpose, credited once: %s',
+    async (_name, order) => {
+      const w = newWorld();
+      const [first, second] = order(w);
+      await deliver(first, first, second, second);
+      const completed = [first, second].find((e) => e.type === 'checkout.session.completed') as StripeJson;
+      expect(await wallet(w)).toEqual({
+        customer_id: w.customer,
+        balances: { usd: 5000 },
+        auto_recharge_payment_method: 'pm_1TopUpCard0001',
+        entries: [expect.objectContaining({ amount: 5000, payment_intent: w.topUp, source_event_id: completed.id })],
+      });
+    },
+  );
+
+  it('credits a session alone and leaves the method unknown (a webhook session names no payment method)', async () => {
+    const w = newWorld();
+    const completed = session(w);
+    await deliver(completed);
+    const body = await wallet(w);
+    expect(body.balances).toEqual({ usd: 5000 });
+    expect(body.auto_recharge_payment_method).toBeNull();
+    expect(body.entries).toEqual([expect.objectContaining({ payment_intent: w.topUp, source_event_id: completed.id })]);
+  });
+
+  it('remembers the method of a PaymentIntent not known as a top-up for 30 days, pruning older ones', async () => {
+    const w = newWorld();
+    await db.pool.query(
+      `INSERT INTO wallet_intent_payment_methods (payment_intent_id, payment_method_id, event_created, created_at)
+       VALUES ($1, 'pm_old', now(), now() - interval '31 days'), ($2, 'pm_recent', now(), now() - interval '29 days')`,
+      [`${w.topUp}_old`, `${w.topUp}_recent`],
+    );
+    const plain = fixtureEvent('payment_intent.succeeded.plain', w);
+    plain.data.object.id = `${w.topUp}_plain`;
+    await deliver(plain);
+    const { rows } = await db.pool.query<{ payment_intent_id: string }>(
+      'SELECT payment_intent_id FROM wallet_intent_payment_methods WHERE payment_intent_id LIKE $1 ORDER BY 1',
+      [`${w.topUp}%`],
+    );
+    expect(rows.map((r) => r.payment_intent_id)).toEqual([`${w.topUp}_plain`, `${w.topUp}_recent`]);
+    expect(await count(db.pool, 'wallet_ledger', 'stripe_customer_id = $1', [w.customer])).toBe(0);
+  });
+
   it('adds different top-ups up, keeps currencies apart, and credits nothing for other payments', async () => {
     const w = newWorld();
     await deliver(intent(w));
@@ -160,6 +214,81 @@ describe('wallet top-ups under concurrency', () => {
     }
   });
 });
+
+describe('the payment method of a top-up whose PaymentIntent lacks the purpose, under concurrency', () => {
+  it('the session and the intent, each past its check of the other, on two replicas: the method is saved', async () => {
+    const db = await createTestDatabase();
+    const apps = [
+      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', RETRY_CRON: '0 0 1 1 *' }),
+      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', RETRY_CRON: '0 0 1 1 *' }),
+    ];
+    try {
+      for (let round = 0; round < 4; round++) {
+        const w = newWorld();
+        const bare = fixtureEvent('payment_intent.succeeded.wallet_top_up', w);
+        bare.data.object.metadata = {};
+        const events = [fixtureEvent('checkout.session.completed.wallet_top_up', w), bare];
+        await enqueueEvents(db.pool, round % 2 ? events : [...events].reverse());
+        // Both events stop at the table of remembered methods (the session to claim one, the intent
+        // to add one), unless one waits for the other before looking: two waits in either case.
+        await raceOnLocks(db.pool, 'wallet_intent_payment_methods', 2, () =>
+          apps.map((a) => a.app.get(RetryWorker).drain()),
+        );
+        for (const event of events) {
+          expect(await settle(apps[0], db.pool, event.id as string)).toMatchObject({
+            status: 'processed',
+            attempts: 1,
+          });
+        }
+        const { rows } = await db.pool.query(
+          'SELECT auto_recharge_payment_method FROM customers WHERE stripe_customer_id = $1',
+          [w.customer],
+        );
+        expect(rows).toEqual([{ auto_recharge_payment_method: 'pm_1TopUpCard0001' }]);
+        expect(await count(db.pool, 'wallet_ledger', 'payment_intent_id = $1', [w.topUp])).toBe(1);
+      }
+    } finally {
+      await Promise.all(apps.map((a) => a.close()));
+      await db.drop();
+    }
+  });
+});
+
+/**
+ * Locks `table`, starts the work, waits until `waiters` lock requests of any kind (on the table,
+ * a row or an advisory lock) wait in this database, then releases the table and awaits the work.
+ */
+async function raceOnLocks(
+  pool: TestDatabase['pool'],
+  table: string,
+  waiters: number,
+  start: () => Array<Promise<unknown>>,
+): Promise<void> {
+  const locker = await pool.connect();
+  try {
+    await locker.query('BEGIN');
+    await locker.query(`LOCK TABLE ${table} IN EXCLUSIVE MODE`);
+    const running = start();
+    await waitUntil(
+      async () =>
+        (
+          await pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks
+              WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+          )
+        ).rows[0].n === waiters,
+      10_000,
+      `${waiters} lock waits`,
+    );
+    await locker.query('COMMIT');
+    await Promise.all(running);
+  } catch (error) {
+    await locker.query('ROLLBACK');
+    throw error;
+  } finally {
+    locker.release();
+  }
+}
 
 describe('wallet top-ups racing with the user link', () => {
   it('the session (which links the user) and the intent, run at once on two replicas, never deadlock', async () => {

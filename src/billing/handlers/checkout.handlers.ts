@@ -26,13 +26,17 @@ export class CheckoutHandlers implements OnModuleInit {
 
   private async completed(event: StripeEvent, manager: EntityManager, context: HandlerContext): Promise<void> {
     const session = checkoutSessionFromStripe(event.object);
+    const topUp = topUpFromCheckoutSession(event.object);
+    if (topUp?.paymentIntentId) {
+      // Before the customer row is locked below, as payment_intent.succeeded takes it (no deadlock).
+      await this.wallet.lockPaymentIntent(manager, topUp.paymentIntentId);
+    }
     if (session.customerId) {
       if (session.userId) {
         await this.billing.linkUser(manager, session.customerId, session.subscriptionId, session.userId);
       }
       await this.billing.ensureCustomer(manager, session.customerId, session.userId, session.email);
     }
-    const topUp = topUpFromCheckoutSession(event.object);
     if (topUp) {
       await this.wallet.credit(manager, event, topUp, context);
     }

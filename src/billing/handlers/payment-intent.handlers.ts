@@ -4,14 +4,21 @@ import { AlertService } from '../../alerts/alert.service';
 import type { StripeEvent } from '../../common/stripe-event';
 import { HandlerContext, HandlerRegistry } from '../../queue/handler-registry';
 import { BillingRepository } from '../billing.repository';
-import { eventOrder, failedTopUpFromPaymentIntent, topUpFromPaymentIntent } from '../stripe-objects';
+import {
+  eventOrder,
+  failedTopUpFromPaymentIntent,
+  paymentMethodOfPaymentIntent,
+  topUpFromPaymentIntent,
+} from '../stripe-objects';
 import { WalletRepository } from '../wallet.repository';
 import { WalletService } from '../wallet.service';
 
 /**
  * payment_intent.succeeded credits a wallet top-up (the safety net when the Checkout Session event
  * is late or lost); payment_intent.payment_failed records a failed top-up and raises an alert.
- * PaymentIntents that are not top-ups change nothing.
+ * A succeeded PaymentIntent without the top-up purpose credits nothing, but its payment method may
+ * still be a top-up's (Checkout copies the session's metadata only with payment_intent_data), so
+ * it is handed to WalletService.paymentSucceeded. Other failed PaymentIntents change nothing.
  */
 @Injectable()
 export class PaymentIntentHandlers implements OnModuleInit {
@@ -38,6 +45,11 @@ export class PaymentIntentHandlers implements OnModuleInit {
     const topUp = topUpFromPaymentIntent(event.object);
     if (topUp) {
       await this.topUps.credit(manager, event, topUp, context);
+    }
+    const payment = paymentMethodOfPaymentIntent(event.object);
+    // A top-up PaymentIntent with a customer saved its method as it credited.
+    if (payment && !topUp?.customerId) {
+      await this.topUps.paymentSucceeded(manager, event, payment);
     }
   }
 
