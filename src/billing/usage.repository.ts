@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config';
 import { sql } from '../database/sql';
 
 export interface UsagePeriod {
@@ -9,7 +10,10 @@ export interface UsagePeriod {
 
 @Injectable()
 export class UsageRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly config: AppConfig,
+  ) {}
 
   async customerExists(customerId: string): Promise<boolean> {
     const { rows } = await sql(this.dataSource, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
@@ -17,28 +21,36 @@ export class UsageRepository {
   }
 
   /**
-   * The customer's current billing period: the latest-starting period known, from its
-   * subscriptions (current_period_*) or from its paid renewal invoices (billing_reason
+   * The customer's current billing period: the latest-starting period known of its subscriptions
+   * that grant access (status in ACCESS_STATUSES, not deleted, customer not deleted), from the
+   * subscriptions themselves (current_period_*) or from their paid renewal invoices (billing_reason
    * subscription_cycle). A paid renewal therefore moves the period forward whether it arrives
    * before or after the subscription update that moves it too, and both name the same period.
+   * Null when no subscription grants access: a deleted, canceled or incomplete one counts nothing.
    */
   async currentPeriod(customerId: string): Promise<UsagePeriod | null> {
     const { rows } = await sql<{ period_start: Date; period_end: Date }>(
       this.dataSource,
-      `SELECT period_start, period_end FROM (
-         SELECT current_period_start AS period_start, current_period_end AS period_end
+      `WITH granting AS (
+         SELECT stripe_subscription_id, current_period_start, current_period_end
            FROM subscriptions
-          WHERE stripe_customer_id = $1 AND current_period_start IS NOT NULL AND current_period_end IS NOT NULL
+          WHERE stripe_customer_id = $1 AND status = ANY($2::text[]) AND NOT deleted
+            AND NOT EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $1 AND deleted)
+       )
+       SELECT period_start, period_end FROM (
+         SELECT current_period_start AS period_start, current_period_end AS period_end
+           FROM granting
+          WHERE current_period_start IS NOT NULL AND current_period_end IS NOT NULL
          UNION ALL
-         SELECT period_start, period_end
-           FROM invoices
-          WHERE stripe_customer_id = $1 AND status = 'paid' AND billing_reason = 'subscription_cycle'
-            AND period_start IS NOT NULL AND period_end IS NOT NULL
+         SELECT i.period_start, i.period_end
+           FROM invoices i JOIN granting g ON g.stripe_subscription_id = i.stripe_subscription_id
+          WHERE i.stripe_customer_id = $1 AND i.status = 'paid' AND i.billing_reason = 'subscription_cycle'
+            AND i.period_start IS NOT NULL AND i.period_end IS NOT NULL
        ) periods
        WHERE period_start <= now()
        ORDER BY period_start DESC, period_end DESC
        LIMIT 1`,
-      [customerId],
+      [customerId, [...this.config.accessStatuses]],
     );
     return rows[0] ? { start: rows[0].period_start, end: rows[0].period_end } : null;
   }

@@ -39,7 +39,8 @@ export class UsageService {
     }
     throw new AppError(
       ErrorCode.Conflict,
-      `Customer ${customerId} has no billing period yet (no subscription is known).`,
+      `Customer ${customerId} has no current billing period: none of its subscriptions grants access ` +
+        '(none is known, or each is deleted, canceled or in a status outside ACCESS_STATUSES).',
     );
   }
 

@@ -86,14 +86,17 @@ export class WalletUsageController {
   @Post('usage')
   @HttpCode(200)
   @ApiOkResponse({ type: UsageDto })
-  @ApiConflictResponse({ description: 'no billing period yet, or the key was used with another quantity' })
+  @ApiConflictResponse({
+    description:
+      'no current billing period (no access-granting subscription), or the key was used with another quantity',
+  })
   recordUsage(@Param('customerId') customerId: string, @Body() body: UsageBody): Promise<UsageView> {
     return this.usage.record(checkedId(customerId, 'customer id'), body.quantity, body.idempotency_key);
   }
 
   @Get('usage')
   @ApiOkResponse({ type: UsageDto })
-  @ApiConflictResponse({ description: 'no billing period yet' })
+  @ApiConflictResponse({ description: 'no current billing period (no access-granting subscription)' })
   currentUsage(@Param('customerId') customerId: string): Promise<UsageView> {
     return this.usage.current(checkedId(customerId, 'customer id'));
   }

@@ -3,7 +3,7 @@ import { RetryWorker } from '../../src/queue/retry-worker.service';
 import { AlertReceiver } from '../support/alert-receiver';
 import { deliverAndSettle } from '../support/billing';
 import { count, createTestDatabase, TestDatabase } from '../support/database';
-import { fixtureEvent, newWorld, StripeJson, World } from '../support/fixtures';
+import { fixtureEvent, newWorld, StripeJson, subscriptionEvent, World } from '../support/fixtures';
 import { enqueueEvents, raceOnTableLock, settle } from '../support/queue';
 import { ADMIN_TOKEN, startTestApp, TestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
@@ -417,6 +417,36 @@ describe('usage per billing period', () => {
     await deliverAndSettle(t, db.pool, fixtureEvent('invoice.paid', w) as { id: string });
     await deliverAndSettle(t, db.pool, fixtureEvent('invoice.paid.legacy', w) as { id: string });
     expect(await current(w)).toEqual({ ...FEBRUARY, used: 4 });
+  });
+
+  it('has no current period once the subscription is deleted, also after a paid renewal: 409 conflict', async () => {
+    const w = await subscribed();
+    await post(w, { quantity: 10, idempotency_key: 'jan' });
+    await deliverAndSettle(t, db.pool, fixtureEvent('invoice.paid', w) as { id: string });
+    expect(await current(w)).toEqual({ ...FEBRUARY, used: 0 });
+    await deliverAndSettle(t, db.pool, fixtureEvent('customer.subscription.deleted', w) as { id: string });
+    const posted = await post(w, { quantity: 1, idempotency_key: 'after-end' });
+    expect([posted.status, posted.body.error]).toEqual([409, 'conflict']);
+    const got = await t.http.get(`/v1/customers/${w.customer}/usage`).set(auth);
+    expect([got.status, got.body.error]).toEqual([409, 'conflict']);
+    expect(await count(db.pool, 'usage_records', 'stripe_customer_id = $1', [w.customer])).toBe(1);
+  });
+
+  it('counts only under a subscription whose status grants access (ACCESS_STATUSES)', async () => {
+    const w = newWorld();
+    const incomplete = subscriptionEvent('customer.subscription.created', w, {
+      status: 'incomplete',
+      created: 1_767_225_601,
+    });
+    await deliverAndSettle(t, db.pool, incomplete as { id: string });
+    const refused = await post(w, { quantity: 1, idempotency_key: 'too-early' });
+    expect([refused.status, refused.body.error]).toEqual([409, 'conflict']);
+    const pastDue = subscriptionEvent('customer.subscription.updated', w, {
+      status: 'past_due',
+      created: 1_767_225_700,
+    });
+    await deliverAndSettle(t, db.pool, pastDue as { id: string });
+    expect((await post(w, { quantity: 2, idempotency_key: 'granted' })).body).toEqual({ ...JANUARY, used: 2 });
   });
 
   it('refuses invalid bodies with 400 invalid_request', async () => {
