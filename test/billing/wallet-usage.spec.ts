@@ -157,6 +157,53 @@ describe('wallet top-ups', () => {
     expect((await wallet(w)).balances).toEqual({});
   });
 
+  it('records nothing and alerts nobody for a failed PaymentIntent that is not a top-up', async () => {
+    const w = newWorld();
+    const plain = fixtureEvent('payment_intent.payment_failed.wallet_top_up', w);
+    plain.data.object.id = `${w.failedTopUp}_plain`;
+    plain.data.object.metadata = {};
+    await deliver(plain);
+    // A top-up failure delivered after it: once its alert is in, one for the first would be too.
+    const topUp = fixtureEvent('payment_intent.payment_failed.wallet_top_up', w);
+    await deliver(topUp);
+    await waitUntil(() => alerts.messages.find((m) => m.text.includes(`${w.failedTopUp} `)), 5_000);
+    expect(alerts.messages.filter((m) => m.text.includes(`${w.failedTopUp}_plain`))).toEqual([]);
+    expect(await count(db.pool, 'wallet_failed_top_ups', 'payment_intent_id = $1', [`${w.failedTopUp}_plain`])).toBe(0);
+  });
+
+  it('credits nothing for a paid one-time session without the top-up purpose', async () => {
+    const w = newWorld();
+    const purchase = session(w);
+    purchase.data.object.metadata = {};
+    await deliver(purchase);
+    expect(await wallet(w)).toEqual({
+      customer_id: w.customer,
+      balances: {},
+      auto_recharge_payment_method: null,
+      entries: [],
+    });
+  });
+
+  it('lists the newest 50 entries, newest first', async () => {
+    const w = newWorld();
+    await deliver(intent(w));
+    // 51 more, an hour apart, all older than the one just credited.
+    await db.pool.query(
+      `INSERT INTO wallet_ledger (stripe_customer_id, payment_intent_id, amount, currency, source_event_id,
+                                  source_event_type, created_at)
+       SELECT $1, $2 || '_' || n, n, 'usd', 'evt_seeded', 'payment_intent.succeeded', now() - n * interval '1 hour'
+         FROM generate_series(1, 51) AS n`,
+      [w.customer, w.topUp],
+    );
+    const entries = (await wallet(w)).entries as Array<{ payment_intent: string; created_at: string }>;
+    expect(entries.map((e) => e.payment_intent)).toEqual([
+      w.topUp,
+      ...Array.from({ length: 49 }, (_, i) => `${w.topUp}_${i + 1}`),
+    ]);
+    const times = entries.map((e) => e.created_at);
+    expect([...times].sort().reverse()).toEqual(times);
+  });
+
   it('alerts when a paid top-up cannot be credited (no customer on the session or the intent)', async () => {
     const w = newWorld();
     const guest = intent(w);
@@ -472,6 +519,33 @@ describe('usage per billing period', () => {
       .send('{"quantity":');
     expect([malformed.status, malformed.body.error]).toEqual([400, 'invalid_request']);
     expect((await current(w)).used).toBe(0);
+  });
+
+  it('refuses both routes without a bearer token (401) and POST for an unknown customer (404)', async () => {
+    const w = await subscribed();
+    const anonymousPost = await t.http
+      .post(`/v1/customers/${w.customer}/usage`)
+      .send({ quantity: 1, idempotency_key: 'a' });
+    expect(anonymousPost.status).toBe(401);
+    expect((await t.http.get(`/v1/customers/${w.customer}/usage`)).status).toBe(401);
+    const wrongToken = await t.http.get(`/v1/customers/${w.customer}/usage`).set('Authorization', 'Bearer wrong');
+    expect(wrongToken.status).toBe(401);
+    const unknown = await t.http
+      .post('/v1/customers/cus_nobody/usage')
+      .set(auth)
+      .send({ quantity: 1, idempotency_key: 'a' });
+    expect([unknown.status, unknown.body.error]).toEqual([404, 'not_found']);
+    expect(await current(w)).toEqual({ ...JANUARY, used: 0 });
+  });
+
+  it('starts at zero when the renewal arrives as invoice.payment_succeeded (billing_reason subscription_cycle)', async () => {
+    const w = await subscribed();
+    await post(w, { quantity: 6, idempotency_key: 'jan' });
+    const renewal = fixtureEvent('invoice.paid', w);
+    renewal.type = 'invoice.payment_succeeded';
+    expect(renewal.data.object.billing_reason).toBe('subscription_cycle');
+    await deliverAndSettle(t, db.pool, renewal as { id: string });
+    expect(await current(w)).toEqual({ ...FEBRUARY, used: 0 });
   });
 
   it('answers 404 for an unknown customer and 409 for a customer without a billing period', async () => {
