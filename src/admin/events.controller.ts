@@ -74,10 +74,16 @@ export class EventsController {
   }
 }
 
-/** Event ids are at most 255 characters: a longer one was never stored (404, as SPEC says). */
+/**
+ * Event ids are at most 255 characters and hold no NUL (ingest refuses both): such an id was never
+ * stored, so it gets 404 as SPEC says, rather than reaching PostgreSQL (a NUL in text fails with 22021).
+ */
 function checkedEventId(id: string): string {
   if (id.length > 255) {
     throw new AppError(ErrorCode.NotFound, 'No event with an id longer than 255 characters is ever stored.');
+  }
+  if (id.includes('\0')) {
+    throw new AppError(ErrorCode.NotFound, 'No event with a NUL character in its id is ever stored.');
   }
   return id;
 }

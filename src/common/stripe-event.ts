@@ -17,6 +17,14 @@ export interface StripeEvent {
 const MAX_ID_LENGTH = 255;
 
 /**
+ * Whether a string can be an event id or type: not blank, at most 255 characters, and no NUL
+ * (PostgreSQL text cannot hold one, so it would fail the insert with 22021).
+ */
+function isStorableName(value: unknown): value is string {
+  return typeof value === 'string' && value.trim() !== '' && value.length <= MAX_ID_LENGTH && !value.includes('\0');
+}
+
+/**
  * Parses a verified body into a Stripe event, or refuses it as `invalid_payload`: it must be a JSON
  * object with a string `id`, a string `type` and an object `data.object`.
  */
@@ -36,11 +44,11 @@ export function stripeEventFromPayload(payload: unknown): StripeEvent {
     throw invalidPayload('The body is not a JSON object.');
   }
   const { id, type, data, created, livemode, api_version: apiVersion } = payload;
-  if (typeof id !== 'string' || id.trim() === '' || id.length > MAX_ID_LENGTH) {
-    throw invalidPayload('The event has no string "id".');
+  if (!isStorableName(id)) {
+    throw invalidPayload('The event has no string "id" (1 to 255 characters, no NUL).');
   }
-  if (typeof type !== 'string' || type.trim() === '' || type.length > MAX_ID_LENGTH) {
-    throw invalidPayload('The event has no string "type".');
+  if (!isStorableName(type)) {
+    throw invalidPayload('The event has no string "type" (1 to 255 characters, no NUL).');
   }
   if (!isObject(data) || !isObject(data.object)) {
     throw invalidPayload('The event has no object "data.object".');

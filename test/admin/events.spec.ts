@@ -54,6 +54,19 @@ describe('GET /admin/events/:stripeEventId', () => {
     expect(res.body.error).toBe('not_found');
   });
 
+  it('answers 404, not 500, for an id with a NUL character (PostgreSQL text cannot hold one, so it was never stored)', async () => {
+    const auth = `Bearer ${ADMIN_TOKEN}`;
+    const responses = [
+      await t.http.get('/admin/events/evt_a%00b').set('Authorization', auth),
+      await t.http.post('/admin/events/evt_a%00b/reprocess').set('Authorization', auth),
+    ];
+    expect(responses.map((res) => res.body)).toEqual([
+      { statusCode: 404, error: 'not_found', message: expect.any(String) },
+      { statusCode: 404, error: 'not_found', message: expect.any(String) },
+    ]);
+    expect(responses.map((res) => res.status)).toEqual([404, 404]);
+  });
+
   it('treats SQL metacharacters in the id as data', async () => {
     const res = await t.http
       .get(`/admin/events/${encodeURIComponent("evt_1' OR '1'='1")}`)

@@ -44,6 +44,11 @@ describe('POST /webhooks/stripe: payloads and limits', () => {
   it('refuses \\u0000, which PostgreSQL cannot store in jsonb, instead of altering the event', () =>
     expectInvalidPayload(JSON.stringify(stripeEvent('customer.created', { id: 'cus_1', name: 'a\u0000b' }))));
 
+  it('refuses \\u0000 in the id, which PostgreSQL cannot store in text', () =>
+    expectInvalidPayload(JSON.stringify(stripeEvent('customer.created', { id: 'cus_1' }, { id: 'evt_a\u0000b' }))));
+  it('refuses \\u0000 in the type, which PostgreSQL cannot store in text', () =>
+    expectInvalidPayload(JSON.stringify(stripeEvent('customer.created\u0000', { id: 'cus_1' }))));
+
   it('answers 413 payload_too_large above WEBHOOK_MAX_BODY_BYTES and stores nothing', async () => {
     const before = await count(db.pool, 'subscription_events');
     const event = stripeEvent('customer.created', { id: 'cus_big', blob: 'x'.repeat(1_100_000) });
