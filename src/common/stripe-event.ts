@@ -15,6 +15,8 @@ export interface StripeEvent {
 }
 
 const MAX_ID_LENGTH = 255;
+/** 9999-12-31T23:59:59Z: the last second `to_timestamp` turns into a four-digit year. */
+const MAX_CREATED_SECONDS = 253_402_300_799;
 
 /**
  * Whether a string can be an event id or type: not blank, at most 255 characters, and no NUL
@@ -56,14 +58,14 @@ export function stripeEventFromPayload(payload: unknown): StripeEvent {
   if (
     created !== undefined &&
     created !== null &&
-    !(typeof created === 'number' && Number.isFinite(created) && created >= 0)
+    !(typeof created === 'number' && Number.isInteger(created) && created >= 0 && created <= MAX_CREATED_SECONDS)
   ) {
-    throw invalidPayload('The event\'s "created" is not a Unix timestamp.');
+    throw invalidPayload('The event\'s "created" is not a Unix timestamp in whole seconds up to the year 9999.');
   }
   return {
     id,
     type,
-    created: typeof created === 'number' ? Math.floor(created) : null,
+    created: typeof created === 'number' ? created : null,
     livemode: typeof livemode === 'boolean' ? livemode : null,
     apiVersion: typeof apiVersion === 'string' ? apiVersion : null,
     object: data.object,

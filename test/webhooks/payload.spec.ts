@@ -49,6 +49,25 @@ describe('POST /webhooks/stripe: payloads and limits', () => {
   it('refuses \\u0000 in the type, which PostgreSQL cannot store in text', () =>
     expectInvalidPayload(JSON.stringify(stripeEvent('customer.created\u0000', { id: 'cus_1' }))));
 
+  it('refuses a created too large for a PostgreSQL timestamp', () =>
+    expectInvalidPayload(JSON.stringify(stripeEvent('customer.created', { id: 'cus_1' }, { created: 1e13 }))));
+  it('refuses a created that is not a whole number of seconds', () =>
+    expectInvalidPayload(
+      JSON.stringify(stripeEvent('customer.created', { id: 'cus_1' }, { created: 1_700_000_000.5 })),
+    ));
+  it('bounds created at the last second of the year 9999: stores that one, refuses the next', async () => {
+    const last = stripeEvent('customer.created', { id: randomId('cus') }, { created: 253_402_300_799 });
+    expect((await t.deliver(last)).status).toBe(200);
+    const { rows } = await db.pool.query(
+      'SELECT extract(epoch FROM event_created_at)::bigint AS created FROM subscription_events WHERE stripe_event_id = $1',
+      [last.id],
+    );
+    expect(rows[0].created).toBe('253402300799');
+    await expectInvalidPayload(
+      JSON.stringify(stripeEvent('customer.created', { id: 'cus_1' }, { created: 253_402_300_800 })),
+    );
+  });
+
   it('answers 413 payload_too_large above WEBHOOK_MAX_BODY_BYTES and stores nothing', async () => {
     const before = await count(db.pool, 'subscription_events');
     const event = stripeEvent('customer.created', { id: 'cus_big', blob: 'x'.repeat(1_100_000) });
