@@ -40,6 +40,53 @@ describe('AppConfig.fromEnvironment', () => {
     expect(config.stripeLivemode).toBeUndefined();
   });
 
+  it('treats an empty or blank value as not set, so the default applies', () => {
+    const blank = {
+      PORT: '',
+      NODE_ENV: '',
+      STRIPE_WEBHOOK_TOLERANCE_SECONDS: '',
+      LOG_LEVEL: ' ',
+      DB_POOL_SIZE: '',
+      DB_MIGRATE_ON_BOOT: '',
+      WEBHOOK_MAX_BODY_BYTES: '',
+      RETRY_CRON: '',
+      RETRY_BASE_DELAY_SECONDS: '',
+      RETRY_MAX_DELAY_SECONDS: '',
+      RETRY_MAX_ATTEMPTS: '',
+      HANDLER_TIMEOUT_MS: '',
+      WORKER_BATCH_SIZE: '',
+      ACCESS_STATUSES: '',
+      EVENT_RETENTION_DAYS: '',
+      DATA_DIR: '',
+    };
+    const config = AppConfig.fromEnvironment(blank);
+    expect(config).toMatchObject({
+      nodeEnv: 'development',
+      port: 3000,
+      stripeWebhookToleranceSeconds: 300,
+      logLevel: 'info',
+      dbPoolSize: 10,
+      dbMigrateOnBoot: true,
+      webhookMaxBodyBytes: 1_048_576,
+      retryCron: '* * * * *',
+      retryBaseDelaySeconds: 30,
+      retryMaxDelaySeconds: 3600,
+      retryMaxAttempts: 10,
+      handlerTimeoutMs: 30_000,
+      workerBatchSize: 100,
+      accessStatuses: ['active', 'trialing', 'past_due'],
+      eventRetentionDays: 30,
+      dataDir: '.data',
+    });
+  });
+
+  it('still refuses empty secrets in production, naming each variable and no value', () => {
+    const message = problemOf({ ...valid, STRIPE_WEBHOOK_SECRET: '', ADMIN_API_TOKEN: '', PORT: '' });
+    expect(message).toMatch(/STRIPE_WEBHOOK_SECRET is required/);
+    expect(message).toMatch(/ADMIN_API_TOKEN is required/);
+    expect(message).not.toContain('PORT');
+  });
+
   it('refuses to start in production without a webhook secret, naming the variable', () => {
     expect(problemOf({ ...valid, STRIPE_WEBHOOK_SECRET: undefined })).toMatch(/STRIPE_WEBHOOK_SECRET is required/);
     expect(problemOf({ ...valid, STRIPE_WEBHOOK_SECRET: '  ' })).toMatch(/STRIPE_WEBHOOK_SECRET is required/);

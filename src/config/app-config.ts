@@ -116,12 +116,18 @@ export class AppConfig {
   }
 }
 
-/** Only the documented variables are looked at; the rest of the environment is none of our business. */
+/**
+ * Only the documented variables are looked at; the rest of the environment is none of our business.
+ * An empty or blank value means "not set" (as in most .env files and `VAR=` in compose files), so it
+ * is left out here and the variable's default applies. Had it been passed on, the transforms would
+ * turn it into undefined over the default and validation would refuse it. A secret or token left
+ * empty is thus missing, which production refuses below.
+ */
 function stripUnknown(env: Environment): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of VARIABLE_NAMES) {
     const value = env[key];
-    if (value !== undefined) {
+    if (value !== undefined && value.trim() !== '') {
       out[key] = value;
     }
   }
