@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
   freePort,
@@ -16,6 +17,7 @@ describe('the service as a process', () => {
     const cwd = scratchDirectory();
     const port = await freePort();
     const service = spawnService({ PORT: String(port), NODE_ENV: 'development', LOG_LEVEL: 'warn' }, cwd);
+    let embeddedPort: number;
     try {
       const ready = await waitFor(service, '/health/ready');
       expect(await ready.json()).toMatchObject({ status: 'ok' });
@@ -26,6 +28,11 @@ describe('the service as a process', () => {
       const { STRIPE_WEBHOOK_SECRET: secret } = JSON.parse(readFileSync(secretsFile, 'utf8')) as Record<string, string>;
       expect(service.output()).toContain(`STRIPE_WEBHOOK_SECRET=${secret}`);
       expect(existsSync(join(cwd, '.data', 'postgres', 'PG_VERSION'))).toBe(true);
+      // postmaster.pid: pid on line 1, port on line 4 (what embedded-postgres.ts reads too).
+      const pidFile = join(cwd, '.data', 'postgres', 'postmaster.pid');
+      embeddedPort = Number(readFileSync(pidFile, 'utf8').split('\n')[3]);
+      expect(embeddedPort).toBeGreaterThan(0);
+      expect(await accepts(embeddedPort)).toBe(true);
 
       const payload = JSON.stringify(stripeEvent('customer.created', { id: 'cus_process' }));
       const accepted = await fetch(`${service.url}/webhooks/stripe`, {
@@ -38,6 +45,9 @@ describe('the service as a process', () => {
       service.child.kill('SIGTERM');
     }
     expect(await service.exited).toBe(0);
+    // The embedded server was stopped before the exit, not left running (or still shutting down).
+    expect(existsSync(join(cwd, '.data', 'postgres', 'postmaster.pid'))).toBe(false);
+    expect(await accepts(embeddedPort)).toBe(false);
   });
 
   it('restarts on the same data directory without printing the secret again', async () => {
@@ -81,3 +91,15 @@ describe('the service as a process', () => {
     expect(service.output()).toMatch(/^Invalid configuration: STRIPE_WEBHOOK_TOLERANCE_SECONDS must be/m);
   });
 });
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
