@@ -145,7 +145,12 @@ function runningServerPort(directory: string): number | undefined {
   }
 }
 
-function checkRootCanHandOver(directory: string): void {
+/**
+ * As root, PostgreSQL runs as the OS user `postgres`: refuses (with the cause and the remedy) a umask
+ * that would keep it out of the files initdb creates, or a directory on the way to the data or the
+ * binaries that it cannot enter. Exported for its tests; only called when running as root.
+ */
+export function checkRootCanHandOver(directory: string): void {
   // eslint-disable-next-line no-bitwise
   if ((process.umask() & 0o005) !== 0) {
     throw new Error(
