@@ -268,6 +268,63 @@ describe('billing: each event type moves the state as documented', () => {
     expect((await customerView(w)).body.features).toEqual(['reports']);
   });
 
+  it("knows a customer first seen in an entitlement summary, and keeps the summary's features once a subscription arrives", async () => {
+    const w = newWorld();
+    await apply('entitlements.active_entitlement_summary.updated', w);
+    const alone = await customerView(w);
+    expect(alone.status).toBe(200);
+    expect(alone.body).toMatchObject({
+      customer_id: w.customer,
+      active: false,
+      status: null,
+      subscription_ids: [],
+      features: ['api_access', 'reports'],
+    });
+    // The subscription's prices would give api_access, pro_monthly and reports: the summary wins.
+    await apply('customer.subscription.updated', w);
+    expect((await customerView(w)).body).toMatchObject({
+      active: true,
+      status: 'active',
+      subscription_ids: [w.subscription],
+      features: ['api_access', 'reports'],
+    });
+  });
+
+  it('keeps the newer customer state when customer.created arrives after customer.updated', async () => {
+    const w = newWorld();
+    await apply('customer.updated', w); // created 1770717600, email ada.lovelace@example.com
+    await apply('customer.created', w); // created 1767225505, email ada@example.com
+    const { rows } = await db.pool.query(
+      'SELECT email, user_id, deleted FROM customers WHERE stripe_customer_id = $1',
+      [w.customer],
+    );
+    expect(rows).toEqual([{ email: 'ada.lovelace@example.com', user_id: w.user, deleted: false }]);
+  });
+
+  it('keeps a customer deletion final against older and newer customer.created/updated', async () => {
+    const w = newWorld();
+    await apply('customer.deleted', w); // created 1772409600
+    await apply('customer.created', w);
+    await apply('customer.updated', w);
+    const newer = fixtureEvent('customer.updated', w);
+    newer.created = 1_772_500_000;
+    newer.data.object.email = 'ada.back@example.com';
+    await deliverAndSettle(t, db.pool, newer as { id: string });
+    const { rows } = await db.pool.query('SELECT deleted, email FROM customers WHERE stripe_customer_id = $1', [
+      w.customer,
+    ]);
+    expect(rows).toEqual([{ deleted: true, email: 'ada.lovelace@example.com' }]);
+  });
+
+  it('answers active:false for a deleted customer whose subscription is still active', async () => {
+    const w = newWorld();
+    await apply('customer.subscription.updated', w);
+    expect((await customerView(w)).body).toMatchObject({ active: true });
+    await apply('customer.deleted', w);
+    expect((await customerView(w)).body).toMatchObject({ active: false, features: [] });
+    expect((await userView(w)).body).toMatchObject({ active: false, features: [] });
+  });
+
   it('links users from checkout client_reference_id, customer metadata.user_id and subscription metadata.user_id', async () => {
     // 1. Checkout: a customer created without metadata, linked by the session.
     const viaCheckout = newWorld();
