@@ -126,6 +126,14 @@ describe('computeEntitlements', () => {
     expect(result).toMatchObject({ active: false, features: [] });
   });
 
+  it("reports a deleted customer's still-active subscription as canceled, not active", () => {
+    const result = computeEntitlements(
+      { customers: [customer({ deleted: true })], subscriptions: [subscription()], summaries: [] },
+      ACCESS,
+    );
+    expect(result).toMatchObject({ active: false, status: 'canceled', subscription_ids: ['sub_1'], features: [] });
+  });
+
   it('answers for a customer with no subscription', () => {
     expect(computeEntitlements({ customers: [customer()], subscriptions: [], summaries: [] }, ACCESS)).toMatchObject({
       active: false,

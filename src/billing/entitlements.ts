@@ -1,8 +1,8 @@
 /**
  * The entitlements answer, computed from stored rows by a pure function.
  *
- * - `active`: some subscription of the customer(s) has a status in ACCESS_STATUSES (a deleted
- *   customer has none).
+ * - `active`: some subscription of the customer(s) has a status in ACCESS_STATUSES. A deleted
+ *   customer has none: its subscriptions count as 'canceled', whatever status they were stored with.
  * - The subscriptions that "determine the answer" are the access-granting ones when there are any,
  *   else the most recently changed one; `status`, `subscription_ids`, `price_ids`, `product_ids`,
  *   `current_period_end` (the latest) and `cancel_at_period_end` (true only if every one of them
@@ -68,8 +68,14 @@ export function computeEntitlements(input: EntitlementInput, accessStatuses: rea
     throw new Error('computeEntitlements needs at least one customer');
   }
   const deleted = new Set(customers.filter((c) => c.deleted).map((c) => c.stripe_customer_id));
-  const subscriptions = [...input.subscriptions].sort(newestFirst);
-  const granting = subscriptions.filter((s) => accessStatuses.includes(s.status) && !deleted.has(s.stripe_customer_id));
+  // Stripe cancels a customer's subscriptions when it deletes the customer; their own
+  // customer.subscription.deleted events may come later or not at all. A deleted customer's
+  // subscriptions are therefore read as 'canceled', so that `status` never says 'active' next to
+  // `active: false`.
+  const subscriptions = input.subscriptions
+    .map((s) => (deleted.has(s.stripe_customer_id) ? { ...s, status: 'canceled' } : s))
+    .sort(newestFirst);
+  const granting = subscriptions.filter((s) => accessStatuses.includes(s.status));
   const reported = granting.length > 0 ? granting : subscriptions.slice(0, 1);
   const decisive = reported[0];
   const customer =

@@ -321,8 +321,10 @@ describe('billing: each event type moves the state as documented', () => {
     await apply('customer.subscription.updated', w);
     expect((await customerView(w)).body).toMatchObject({ active: true });
     await apply('customer.deleted', w);
-    expect((await customerView(w)).body).toMatchObject({ active: false, features: [] });
-    expect((await userView(w)).body).toMatchObject({ active: false, features: [] });
+    // Stripe cancels the subscriptions of a deleted customer: never 'active' next to active:false.
+    const expected = { active: false, status: 'canceled', subscription_ids: [w.subscription], features: [] };
+    expect((await customerView(w)).body).toMatchObject(expected);
+    expect((await userView(w)).body).toMatchObject(expected);
   });
 
   it('links users from checkout client_reference_id, customer metadata.user_id and subscription metadata.user_id', async () => {
