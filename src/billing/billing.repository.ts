@@ -31,16 +31,35 @@ const ENSURE_CUSTOMER = `customer_inserted AS (
 const CUSTOMER_FLAGS = `EXISTS (SELECT 1 FROM customer_inserted) AS customer_inserted,
        EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $1) AS customer_visible`;
 
+/**
+ * Marks the subscription ($1) as seen in subscription_user_links when it carries no user of its own
+ * ($4): a Checkout Session's link committed meanwhile by a concurrent transaction then conflicts
+ * with it (this statement waits for that transaction), and LINK_FLAGS tell whether it could see it.
+ */
+const LINK_PROBE = `link_probe AS (
+         INSERT INTO subscription_user_links (stripe_subscription_id) SELECT $1 WHERE $4::text IS NULL
+         ON CONFLICT (stripe_subscription_id) DO NOTHING
+         RETURNING 1
+       )`;
+const LINK_FLAGS = `EXISTS (SELECT 1 FROM link_probe) AS link_inserted,
+       EXISTS (SELECT 1 FROM subscription_user_links WHERE stripe_subscription_id = $1) AS link_visible`;
+
+/**
+ * The subscription's own metadata.user_id wins; without one the user stays as stored, or comes from
+ * a Checkout Session that arrived first (subscription_user_links).
+ */
 const SUBSCRIPTION_UPSERT = `INSERT INTO subscriptions (
          stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids, lookup_keys,
          price_features, items, current_period_start, current_period_end, cancel_at_period_end, cancel_at,
          canceled_at, ended_at, trial_start, trial_end, metadata, deleted,
          last_event_created, last_event_rank, last_event_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+       VALUES ($1, $2, $3,
+               coalesce($4::text, (SELECT user_id FROM subscription_user_links WHERE stripe_subscription_id = $1)),
+               $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
        ON CONFLICT (stripe_subscription_id) DO UPDATE
           SET stripe_customer_id = EXCLUDED.stripe_customer_id,
               status = EXCLUDED.status,
-              user_id = coalesce(EXCLUDED.user_id, subscriptions.user_id),
+              user_id = coalesce($4::text, subscriptions.user_id, EXCLUDED.user_id),
               price_ids = EXCLUDED.price_ids,
               product_ids = EXCLUDED.product_ids,
               lookup_keys = EXCLUDED.lookup_keys,
@@ -69,6 +88,11 @@ const SUBSCRIPTION_UPSERT = `INSERT INTO subscriptions (
 interface CustomerFlags {
   customer_inserted: boolean;
   customer_visible: boolean;
+}
+
+interface LinkFlags {
+  link_inserted: boolean;
+  link_visible: boolean;
 }
 
 /** Renumbers a statement's $n placeholders by `offset`, to put other parameters before its own. */
@@ -180,7 +204,13 @@ export class BillingRepository {
     );
   }
 
-  /** Links a user to a customer (Checkout's client_reference_id); an existing link is kept. */
+  /**
+   * Links a user to a customer and its subscription (Checkout's client_reference_id); an existing
+   * link is kept. The subscription's link is recorded by id first, so that a subscription arriving
+   * after the session takes it up (see SUBSCRIPTION_UPSERT); one already stored is updated here.
+   * A subscription being inserted concurrently conflicts on the link's key with LINK_PROBE: this
+   * statement waits for it, and the UPDATE (a fresh statement) then sees its row.
+   */
   async linkUser(
     manager: EntityManager,
     customerId: string,
@@ -189,11 +219,19 @@ export class BillingRepository {
   ): Promise<void> {
     await this.ensureCustomer(manager, customerId, userId);
     if (subscriptionId) {
+      const { rows } = await sql<{ user_id: string }>(
+        manager,
+        `INSERT INTO subscription_user_links (stripe_subscription_id, user_id) VALUES ($1, $2)
+         ON CONFLICT (stripe_subscription_id) DO UPDATE
+            SET user_id = coalesce(subscription_user_links.user_id, EXCLUDED.user_id), updated_at = now()
+         RETURNING user_id`,
+        [subscriptionId, userId],
+      );
       await sql(
         manager,
         `UPDATE subscriptions SET user_id = $2, updated_at = now()
           WHERE stripe_subscription_id = $1 AND user_id IS NULL`,
-        [subscriptionId, userId],
+        [subscriptionId, rows[0].user_id],
       );
     }
   }
@@ -205,13 +243,14 @@ export class BillingRepository {
    */
   async upsertSubscription(manager: EntityManager, s: SubscriptionState, order: EventOrder): Promise<boolean> {
     const customer = [s.customerId, s.userId, null];
-    const { rows } = await sql<CustomerFlags & { applied: boolean }>(
+    const { rows } = await sql<CustomerFlags & LinkFlags & { applied: boolean }>(
       manager,
-      `WITH ${ENSURE_CUSTOMER}, applied AS (
+      `WITH ${ENSURE_CUSTOMER}, ${shiftParams(LINK_PROBE, customer.length)}, applied AS (
          ${shiftParams(SUBSCRIPTION_UPSERT, customer.length)}
          RETURNING 1
        )
-       SELECT EXISTS (SELECT 1 FROM applied) AS applied, ${CUSTOMER_FLAGS}`,
+       SELECT EXISTS (SELECT 1 FROM applied) AS applied, ${CUSTOMER_FLAGS},
+              ${shiftParams(LINK_FLAGS, customer.length)}`,
       [
         ...customer,
         s.id,
@@ -240,6 +279,17 @@ export class BillingRepository {
       'swp_upsert_subscription',
     );
     await this.completeIfUnseen(manager, rows[0], customer);
+    if (s.userId === null && !rows[0].link_inserted && !rows[0].link_visible) {
+      // A Checkout Session linked a user concurrently: its link committed after this statement began.
+      await sql(
+        manager,
+        `UPDATE subscriptions s SET user_id = l.user_id, updated_at = now()
+           FROM subscription_user_links l
+          WHERE s.stripe_subscription_id = $1 AND l.stripe_subscription_id = $1
+            AND s.user_id IS NULL AND l.user_id IS NOT NULL`,
+        [s.id],
+      );
+    }
     return rows[0].applied;
   }
 

@@ -1,6 +1,7 @@
 import { CreateWebhookTables1767225600000 } from '../../migrations/1767225600000-create-webhook-tables';
 import { CreateBillingTables1767312000000 } from '../../migrations/1767312000000-create-billing-tables';
 import { CreateWalletAndUsageTables1767398400000 } from '../../migrations/1767398400000-create-wallet-and-usage-tables';
+import { SubscriptionUserLinks1767484800000 } from '../../migrations/1767484800000-subscription-user-links';
 import { CreateWalletIntentPaymentMethods1767571200000 } from '../../migrations/1767571200000-create-wallet-intent-payment-methods';
 
 /**
@@ -11,5 +12,6 @@ export const MIGRATIONS = [
   CreateWebhookTables1767225600000,
   CreateBillingTables1767312000000,
   CreateWalletAndUsageTables1767398400000,
+  SubscriptionUserLinks1767484800000,
   CreateWalletIntentPaymentMethods1767571200000,
 ];

@@ -355,6 +355,28 @@ describe('billing: each event type moves the state as documented', () => {
     });
   });
 
+  it('links the checkout user to the subscription whether checkout.session.completed comes before or after it', async () => {
+    // The customer belongs to user A (its metadata); the Checkout Session's client_reference_id is
+    // user B; the subscription carries no user. B must reach the customer through the subscription
+    // in either order.
+    for (const checkoutFirst of [false, true]) {
+      const w = newWorld();
+      const userB = `${w.user}_checkout`;
+      await apply('customer.created', w); // metadata.user_id = w.user (A)
+      const subscription = fixtureEvent('customer.subscription.updated', w);
+      subscription.data.object.metadata = {};
+      const checkout = fixtureEvent('checkout.session.completed.subscription', w);
+      checkout.data.object.client_reference_id = userB;
+      for (const event of checkoutFirst ? [checkout, subscription] : [subscription, checkout]) {
+        expect(await deliverAndSettle(t, db.pool, event as { id: string })).toBe('processed');
+      }
+      const viaCheckout = await entitlementsOf(t, `/v1/users/${userB}/entitlements`);
+      expect([checkoutFirst, viaCheckout.status]).toEqual([checkoutFirst, 200]);
+      expect(viaCheckout.body).toMatchObject({ customer_id: w.customer, user_id: userB, active: true });
+      expect((await userView(w)).body).toMatchObject({ customer_id: w.customer, user_id: w.user, active: true });
+    }
+  });
+
   it('protects the entitlements API with the admin tokens and validates ids', async () => {
     const w = newWorld();
     await apply('customer.created', w);

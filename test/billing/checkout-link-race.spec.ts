@@ -1,0 +1,83 @@
+import { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { BillingRepository } from '../../src/billing/billing.repository';
+import { subscriptionFromStripe } from '../../src/billing/stripe-objects';
+import { createTestDatabase, TestDatabase } from '../support/database';
+import { fixtureEvent, newWorld, World } from '../support/fixtures';
+import { startTestApp, TestApp } from '../support/test-app';
+
+/**
+ * A Checkout Session's user link and its subscription's first event handled at the same moment (two
+ * replicas): whichever transaction writes first, the other must not miss its uncommitted row.
+ */
+describe('linking a checkout user while another transaction inserts the subscription', () => {
+  let db: TestDatabase;
+  let t: TestApp;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await startTestApp(db.url);
+  });
+  afterAll(async () => {
+    await t.close();
+    await db.drop();
+  });
+
+  const upsertSubscription = (manager: EntityManager, w: World): Promise<boolean> => {
+    const event = fixtureEvent('customer.subscription.updated', w);
+    event.data.object.metadata = {}; // no user of its own
+    return t.app
+      .get(BillingRepository)
+      .upsertSubscription(manager, subscriptionFromStripe(event.data.object, event.type), {
+        created: new Date(event.created * 1000),
+        rank: 1,
+        eventId: event.id as string,
+      });
+  };
+  const linkUser = (manager: EntityManager, w: World): Promise<void> =>
+    t.app.get(BillingRepository).linkUser(manager, w.customer, w.subscription, 'user_from_checkout');
+
+  /** A customer already known (as after customer.created), so that its row does not order the two. */
+  const knownCustomer = async (): Promise<World> => {
+    const w = newWorld();
+    await db.pool.query('INSERT INTO customers (stripe_customer_id, user_id) VALUES ($1, $2)', [w.customer, w.user]);
+    return w;
+  };
+
+  /** Runs `first` in a transaction left open while `second` starts, then commits both. */
+  async function race(first: (m: EntityManager) => Promise<unknown>, second: (m: EntityManager) => Promise<unknown>) {
+    const dataSource = t.app.get(DataSource);
+    const runners: QueryRunner[] = [dataSource.createQueryRunner(), dataSource.createQueryRunner()];
+    try {
+      await runners[0].startTransaction();
+      await first(runners[0].manager); // written, not committed yet
+      await runners[1].startTransaction();
+      const waiting = second(runners[1].manager);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // it now runs (or waits) against the first
+      await runners[0].commitTransaction();
+      await waiting;
+      await runners[1].commitTransaction();
+    } finally {
+      await Promise.all(runners.map((r) => r.release()));
+    }
+  }
+
+  const linkedUser = async (w: World): Promise<unknown> =>
+    (await db.pool.query('SELECT user_id FROM subscriptions WHERE stripe_subscription_id = $1', [w.subscription])).rows;
+
+  it('keeps the link when the subscription insert is still uncommitted as the checkout links', async () => {
+    const w = await knownCustomer();
+    await race(
+      (m) => upsertSubscription(m, w),
+      (m) => linkUser(m, w),
+    );
+    expect(await linkedUser(w)).toEqual([{ user_id: 'user_from_checkout' }]);
+  });
+
+  it('keeps the link when the checkout link is still uncommitted as the subscription is inserted', async () => {
+    const w = await knownCustomer();
+    await race(
+      (m) => linkUser(m, w),
+      (m) => upsertSubscription(m, w),
+    );
+    expect(await linkedUser(w)).toEqual([{ user_id: 'user_from_checkout' }]);
+  });
+});
