@@ -90,6 +90,16 @@ interface CustomerFlags {
   customer_visible: boolean;
 }
 
+/** What upsertInvoice did. */
+export interface InvoiceUpsert {
+  /** The event was newer than the stored state (or the same event again), and set it. */
+  applied: boolean;
+  /** The event was already the last one applied (an operator reprocessing it). */
+  reapplied: boolean;
+  /** The invoice is known to be paid (now or by an earlier event). */
+  paid: boolean;
+}
+
 interface LinkFlags {
   link_inserted: boolean;
   link_visible: boolean;
@@ -323,16 +333,25 @@ export class BillingRepository {
     return affected > 0;
   }
 
-  /** invoice.*: the invoice as of its newest event; when it was paid, or last failed, is kept once known. */
+  /**
+   * invoice.*: the invoice as of its newest event; when it was paid, or last failed, is kept once
+   * known. Reports whether the event was applied, whether it was already the one applied (an
+   * operator reprocessing it), and whether the invoice is paid, for the failed-payment alert.
+   */
   async upsertInvoice(
     manager: EntityManager,
     invoice: InvoiceState,
     order: EventOrder,
     paymentFailed: boolean,
-  ): Promise<boolean> {
-    const { affected } = await sql(
+  ): Promise<InvoiceUpsert> {
+    // `prior` reads the row as of the statement's start: another delivery of this same event is
+    // never handled concurrently (the queue's lease), so it tells a reprocess from a first application.
+    const { rows } = await sql<InvoiceUpsert>(
       manager,
-      `INSERT INTO invoices (stripe_invoice_id, stripe_customer_id, stripe_subscription_id, status, billing_reason,
+      `WITH prior AS (
+         SELECT last_event_id FROM invoices WHERE stripe_invoice_id = $1
+       ), upserted AS (
+       INSERT INTO invoices (stripe_invoice_id, stripe_customer_id, stripe_subscription_id, status, billing_reason,
                              currency, amount_due, amount_paid, period_start, period_end, attempt_count,
                              next_payment_attempt, paid_at, payment_failed_at,
                              last_event_created, last_event_rank, last_event_id)
@@ -357,7 +376,12 @@ export class BillingRepository {
               updated_at = now()
         WHERE invoices.last_event_id = EXCLUDED.last_event_id
            OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
-            > (invoices.last_event_created, invoices.last_event_rank, invoices.last_event_id)`,
+            > (invoices.last_event_created, invoices.last_event_rank, invoices.last_event_id)
+       RETURNING paid_at IS NOT NULL AS paid
+       )
+       SELECT EXISTS (SELECT 1 FROM upserted) AS applied,
+              EXISTS (SELECT 1 FROM prior WHERE last_event_id = $17) AS reapplied,
+              coalesce((SELECT paid FROM upserted), false) AS paid`,
       [
         invoice.id,
         invoice.customerId,
@@ -378,7 +402,7 @@ export class BillingRepository {
         order.eventId,
       ],
     );
-    return affected > 0;
+    return rows[0];
   }
 
   // --- reads for the entitlements API ----------------------------------------------------------

@@ -377,6 +377,38 @@ describe('billing: each event type moves the state as documented', () => {
     }
   });
 
+  /** Alerts are posted after commit: a later alert that did arrive shows that an earlier one would have. */
+  const alertsAfterSentinel = async (invoice: string): Promise<Array<{ text: string }>> => {
+    const sentinel = newWorld();
+    await apply('invoice.payment_failed', sentinel);
+    await waitUntil(() => alerts.messages.find((m) => m.text.includes(sentinel.renewalInvoice)), 5_000);
+    return alerts.messages.filter((m) => m.text.includes(invoice));
+  };
+
+  it('raises no alert for a payment failure older than the payment already recorded', async () => {
+    const w = newWorld();
+    await apply('invoice.paid', w); // created 1770170523
+    await apply('invoice.payment_failed', w); // created 1769907604: not applied
+    const { rows } = await db.pool.query('SELECT status FROM invoices WHERE stripe_invoice_id = $1', [
+      w.renewalInvoice,
+    ]);
+    expect(rows).toEqual([{ status: 'paid' }]);
+    expect(await alertsAfterSentinel(w.renewalInvoice)).toEqual([]);
+  });
+
+  it('alerts once per failed payment, not again when an operator reprocesses the event', async () => {
+    const w = newWorld();
+    const failed = fixtureEvent('invoice.payment_failed', w);
+    expect(await deliverAndSettle(t, db.pool, failed as { id: string })).toBe('processed');
+    await waitUntil(() => alerts.messages.find((m) => m.text.includes(w.renewalInvoice)), 5_000);
+    const res = await t.http
+      .post(`/admin/events/${failed.id as string}/reprocess`)
+      .set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+    expect(res.status).toBe(202);
+    await settle(t, db.pool, failed.id as string);
+    expect(await alertsAfterSentinel(w.renewalInvoice)).toHaveLength(1);
+  });
+
   it('protects the entitlements API with the admin tokens and validates ids', async () => {
     const w = newWorld();
     await apply('customer.created', w);

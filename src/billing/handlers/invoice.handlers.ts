@@ -3,12 +3,14 @@ import type { EntityManager } from 'typeorm';
 import { AlertService } from '../../alerts/alert.service';
 import type { StripeEvent } from '../../common/stripe-event';
 import { HandlerContext, HandlerRegistry } from '../../queue/handler-registry';
-import { BillingRepository } from '../billing.repository';
+import { BillingRepository, InvoiceUpsert } from '../billing.repository';
 import { eventOrder, invoiceEventRank, invoiceFromStripe, InvoiceState } from '../stripe-objects';
 
 /**
  * invoice.paid / invoice.payment_succeeded record the paid period; invoice.payment_failed records
- * the failure and raises an alert (after commit, so once per event). An invoice whose subscription
+ * the failure and raises an alert (after commit, so once per event) when the failure is news: not
+ * for an event older than the state stored (e.g. delivered after invoice.paid), for an invoice
+ * already paid, or for an operator reprocessing the event. An invoice whose subscription
  * or customer is not known yet is stored all the same (and the customer created from it): nothing
  * depends on the order in which Stripe delivers them.
  */
@@ -26,16 +28,28 @@ export class InvoiceHandlers implements OnModuleInit {
     this.registry.register('invoice.paid', (event, manager) => this.record(event, manager, false));
     this.registry.register('invoice.payment_succeeded', (event, manager) => this.record(event, manager, false));
     this.registry.register('invoice.payment_failed', async (event, manager, context) => {
-      const invoice = await this.record(event, manager, true);
-      this.raiseAlert(event, invoice, context);
+      const { invoice, result } = await this.record(event, manager, true);
+      if (result.applied && !result.reapplied && !result.paid) {
+        this.raiseAlert(event, invoice, context);
+      } else {
+        this.logger.log(
+          { eventId: event.id, eventType: event.type, invoice: invoice.id, ...result },
+          'payment failure not news (older than the stored state, invoice paid, or reprocessed): no alert',
+        );
+      }
     });
   }
 
-  private async record(event: StripeEvent, manager: EntityManager, paymentFailed: boolean): Promise<InvoiceState> {
+  private async record(
+    event: StripeEvent,
+    manager: EntityManager,
+    paymentFailed: boolean,
+  ): Promise<{ invoice: InvoiceState; result: InvoiceUpsert }> {
     const invoice = invoiceFromStripe(event.object);
     await this.billing.ensureCustomer(manager, invoice.customerId, null);
-    await this.billing.upsertInvoice(manager, invoice, eventOrder(event, invoiceEventRank(invoice)), paymentFailed);
-    return invoice;
+    const order = eventOrder(event, invoiceEventRank(invoice));
+    const result = await this.billing.upsertInvoice(manager, invoice, order, paymentFailed);
+    return { invoice, result };
   }
 
   private raiseAlert(event: StripeEvent, invoice: InvoiceState, context: HandlerContext): void {
