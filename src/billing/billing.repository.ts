@@ -90,6 +90,21 @@ interface CustomerFlags {
   customer_visible: boolean;
 }
 
+/**
+ * The customers of a user ($1): linked directly, or through a subscription's user. A UNION of two
+ * index lookups (customers_user_id_idx; subscriptions_user_id_idx then the customers' key): written
+ * as one WHERE with OR, PostgreSQL cannot use an index for the IN (subquery) branch and scans every
+ * customer on each request.
+ */
+export const CUSTOMERS_OF_USER = `SELECT stripe_customer_id, user_id, deleted, updated_at
+         FROM customers
+        WHERE user_id = $1
+       UNION
+       SELECT c.stripe_customer_id, c.user_id, c.deleted, c.updated_at
+         FROM subscriptions s
+         JOIN customers c ON c.stripe_customer_id = s.stripe_customer_id
+        WHERE s.user_id = $1`;
+
 /** What upsertInvoice did. */
 export interface InvoiceUpsert {
   /** The event was newer than the stored state (or the same event again), and set it. */
@@ -418,14 +433,7 @@ export class BillingRepository {
 
   /** Customers linked to a user directly, or through a subscription's metadata.user_id. */
   async customersOfUser(userId: string): Promise<CustomerRow[]> {
-    const { rows } = await sql<CustomerRow>(
-      this.dataSource,
-      `SELECT stripe_customer_id, user_id, deleted, updated_at
-         FROM customers
-        WHERE user_id = $1
-           OR stripe_customer_id IN (SELECT stripe_customer_id FROM subscriptions WHERE user_id = $1)`,
-      [userId],
-    );
+    const { rows } = await sql<CustomerRow>(this.dataSource, CUSTOMERS_OF_USER, [userId]);
     return rows;
   }
 
