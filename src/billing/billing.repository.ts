@@ -47,6 +47,11 @@ const LINK_FLAGS = `EXISTS (SELECT 1 FROM link_probe) AS link_inserted,
 /**
  * The subscription's own metadata.user_id wins; without one the user stays as stored, or comes from
  * a Checkout Session that arrived first (subscription_user_links).
+ *
+ * Applies when: a deletion meets a live subscription (whatever its age: deletion is final); or the
+ * event is the one applied (a reprocess) or newer, and either the row is live or the event is itself
+ * a deletion. So a deleted row takes only newer deletions (a customer.subscription.deleted after an
+ * update to 'canceled'), never a live state again.
  */
 const SUBSCRIPTION_UPSERT = `INSERT INTO subscriptions (
          stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids, lookup_keys,
@@ -79,11 +84,11 @@ const SUBSCRIPTION_UPSERT = `INSERT INTO subscriptions (
               last_event_rank = EXCLUDED.last_event_rank,
               last_event_id = EXCLUDED.last_event_id,
               updated_at = now()
-        WHERE NOT subscriptions.deleted
-          AND (EXCLUDED.deleted
-               OR subscriptions.last_event_id = EXCLUDED.last_event_id
-               OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
-                > (subscriptions.last_event_created, subscriptions.last_event_rank, subscriptions.last_event_id))`;
+        WHERE (NOT subscriptions.deleted AND EXCLUDED.deleted)
+           OR ((NOT subscriptions.deleted OR EXCLUDED.deleted)
+               AND (subscriptions.last_event_id = EXCLUDED.last_event_id
+                    OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+                     > (subscriptions.last_event_created, subscriptions.last_event_rank, subscriptions.last_event_id)))`;
 
 interface CustomerFlags {
   customer_inserted: boolean;

@@ -179,6 +179,30 @@ describe('billing: each event type moves the state as documented', () => {
     expect((await customerView(w)).body).toMatchObject({ active: false, status: 'canceled' });
   });
 
+  it('applies a newer deletion after a terminal update(canceled), but no older deletion or later update', async () => {
+    const w = newWorld();
+    const send = (type: string, status: string, created: number) =>
+      deliverAndSettle(t, db.pool, subscriptionEvent(type, w, { status, created }) as { id: string });
+    const stored = async () =>
+      (
+        await db.pool.query('SELECT status, ended_at, deleted FROM subscriptions WHERE stripe_subscription_id = $1', [
+          w.subscription,
+        ])
+      ).rows;
+    await send('customer.subscription.updated', 'canceled', 1_772_300_000); // terminal: deleted from here on
+    const deletion = subscriptionEvent('customer.subscription.deleted', w, {
+      status: 'canceled',
+      created: 1_772_323_202,
+    });
+    await deliverAndSettle(t, db.pool, deletion as { id: string });
+    const newest = [{ status: 'canceled', ended_at: new Date(1_772_323_202_000), deleted: true }];
+    expect(await stored()).toEqual(newest);
+    await send('customer.subscription.deleted', 'canceled', 1_772_310_000); // an older deletion
+    await send('customer.subscription.updated', 'active', 1_772_400_000); // a newer non-deletion
+    expect(await stored()).toEqual(newest);
+    expect((await customerView(w)).body).toMatchObject({ active: false, status: 'canceled' });
+  });
+
   it('applies the current event again when an operator reprocesses it (after a handler fix)', async () => {
     const w = newWorld();
     const updated = fixtureEvent('customer.subscription.updated', w);
