@@ -45,12 +45,23 @@ export class WebhookIngestService {
       if (claim) {
         this.dispatcher.cancel();
       }
-      // jsonb cannot hold \u0000 or unpaired surrogates; refuse the event rather than alter it.
-      if (sqlState(error) === '22P05' || sqlState(error) === '22P02') {
+      const state = sqlState(error);
+      // A data exception (class 22) is about this event: jsonb cannot hold \u0000 or unpaired
+      // surrogates, say. Refuse it rather than alter it.
+      if (state?.startsWith('22')) {
         throw new AppError(
           ErrorCode.InvalidPayload,
           'The event contains text PostgreSQL cannot store as JSON (\\u0000 or an unpaired surrogate).',
         );
+      }
+      // Any other error the server raised for this fixed statement (disk full, a lock or statement
+      // timeout, a failover, …) means it could not take the write now: 503, so that Stripe retries.
+      if (state !== undefined) {
+        this.logger.error(
+          { eventId: event.id, eventType: event.type, sqlState: state, err: error },
+          'the database refused the event; answered 503 so that Stripe retries',
+        );
+        throw new AppError(ErrorCode.Unavailable, 'The database cannot store the event right now; retry later.');
       }
       throw error;
     }

@@ -79,4 +79,29 @@ describe('POST /webhooks/stripe: durability', () => {
     expect(accepted.body).toEqual({ received: true });
     expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [JSON.parse(payload).id])).toBe(1);
   });
+
+  it.each([
+    ['53100', 'disk_full'],
+    ['57014', 'query_canceled'],
+    ['55P03', 'lock_not_available'],
+  ])('answers 503 when the database refuses the write (%s %s), then accepts the same delivery', async (code) => {
+    const event = stripeEvent('test.handled', { id: randomId('obj') });
+    // The server itself raises the error, as it would with a full disk or a lock or statement timeout.
+    await db.pool.query(`
+      CREATE FUNCTION test_refuse_event() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '${code}'; END $$;
+      CREATE TRIGGER test_refuse_event BEFORE INSERT ON subscription_events
+        FOR EACH ROW EXECUTE FUNCTION test_refuse_event()`);
+    try {
+      const refused = await t.deliver(event);
+      expect(refused.status).toBe(503);
+      expect(refused.body).toEqual({ statusCode: 503, error: 'unavailable', message: expect.any(String) });
+      expect(JSON.stringify(refused.body)).not.toContain('refused by the test');
+    } finally {
+      await db.pool.query('DROP TRIGGER test_refuse_event ON subscription_events; DROP FUNCTION test_refuse_event()');
+    }
+    expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [event.id])).toBe(0);
+    expect((await t.deliver(event)).body).toEqual({ received: true });
+    expect(await count(db.pool, 'webhook_retry_queue', 'stripe_event_id = $1', [event.id])).toBe(1);
+  });
 });
