@@ -1,7 +1,7 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { AdminTokenGuard } from '../common/admin-token.guard';
-import { decodeCursor, DIGITS, encodeCursor } from '../common/cursor';
+import { BIGINT, decodeCursor, encodeCursor } from '../common/cursor';
 import { AuditRecord, AuditService } from './audit.service';
 import { PageQuery } from './dto/page.query';
 import { AuditPageDto, ErrorDto } from './dto/responses';
@@ -18,7 +18,7 @@ export class AuditLogController {
   @Get()
   @ApiOkResponse({ type: AuditPageDto })
   async list(@Query() query: PageQuery): Promise<{ items: AuditRecord[]; next_cursor: string | null }> {
-    const before = query.cursor ? decodeCursor(query.cursor, { id: DIGITS }).id : undefined;
+    const before = query.cursor ? decodeCursor(query.cursor, { id: BIGINT }).id : undefined;
     const rows = await this.audit.list(query.limit + 1, before);
     const items = rows.slice(0, query.limit);
     const last = items[items.length - 1];

@@ -1,7 +1,7 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { AdminTokenGuard } from '../common/admin-token.guard';
-import { decodeCursor, DIGITS, encodeCursor } from '../common/cursor';
+import { BIGINT, decodeCursor, encodeCursor, EPOCH_MICROS } from '../common/cursor';
 import { QueueRepository } from '../queue/queue.repository';
 import { PageQuery } from './dto/page.query';
 import { ErrorDto, PendingItemDto, PendingPageDto } from './dto/responses';
@@ -18,7 +18,7 @@ export class RetryQueueController {
   @Get()
   @ApiOkResponse({ type: PendingPageDto })
   async list(@Query() query: PageQuery): Promise<{ items: PendingItemDto[]; next_cursor: string | null }> {
-    const after = query.cursor ? decodeCursor(query.cursor, { d: DIGITS, e: DIGITS }) : undefined;
+    const after = query.cursor ? decodeCursor(query.cursor, { d: EPOCH_MICROS, e: BIGINT }) : undefined;
     const rows = await this.queue.listPending(query.limit + 1, after && { dueUs: after.d, eventId: after.e });
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];

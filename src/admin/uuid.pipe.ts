@@ -6,7 +6,7 @@ import { UUID } from '../common/cursor';
 @Injectable()
 export class UuidPipe implements PipeTransform<string, string> {
   transform(value: string): string {
-    if (!UUID.test(value)) {
+    if (!UUID(value)) {
       throw new AppError(ErrorCode.InvalidRequest, 'The dead letter id must be a UUID.');
     }
     return value.toLowerCase();

@@ -329,6 +329,31 @@ describe('admin API', () => {
       const res = await post('/admin/dead-letters/replay', body);
       expect([body, res.status]).toEqual([body, 400]);
     }
+    // Well-formed but out of range: each would otherwise fail in SQL (22003 / 22008) and answer 500.
+    const cursor = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const uuid = '00000000-0000-4000-8000-000000000000';
+    for (const path of [
+      `/admin/audit-log?cursor=${cursor({ id: '9999999999999999999' })}`,
+      `/admin/audit-log?cursor=${cursor({ id: '9223372036854775808' })}`,
+      `/admin/retry-queue?cursor=${cursor({ d: '9999999999999999999', e: '1' })}`,
+      `/admin/retry-queue?cursor=${cursor({ d: '9223372036854775807', e: '1' })}`,
+      `/admin/retry-queue?cursor=${cursor({ d: '1', e: '9999999999999999999' })}`,
+      `/admin/dead-letters?cursor=${cursor({ c: '2026-13-45T25:61:61Z', i: uuid })}`,
+      `/admin/dead-letters?cursor=${cursor({ c: '2026-02-30T00:00:00.000Z', i: uuid })}`,
+      `/admin/dead-letters?cursor=${cursor({ c: '0000-01-01T00:00:00.000Z', i: uuid })}`,
+    ]) {
+      const res = await get(path);
+      expect([path, res.status, res.body.error]).toEqual([path, 400, 'invalid_request']);
+    }
+    // The largest values that are in range still answer a page.
+    for (const path of [
+      `/admin/audit-log?cursor=${cursor({ id: '9223372036854775807' })}`,
+      `/admin/retry-queue?cursor=${cursor({ d: '8640000000000000000', e: '9223372036854775807' })}`,
+      `/admin/dead-letters?cursor=${cursor({ c: '9999-12-31T23:59:59.999Z', i: uuid })}`,
+    ]) {
+      const res = await get(path);
+      expect([path, res.status]).toEqual([path, 200]);
+    }
     for (const path of [
       '/admin/retry-queue?cursor=%00%01',
       '/admin/retry-queue?limit=501',
