@@ -1,13 +1,16 @@
 import { createServer, Server, Socket, connect } from 'node:net';
 
+type Mode = 'open' | 'cut' | 'black-hole';
+
 /**
  * A TCP relay in front of the real PostgreSQL server, so that a test can make the database
- * unreachable (every connection dropped, new ones refused) and then bring it back, without
- * stopping the server other test files share.
+ * unreachable and then bring it back, without stopping the server other test files share. Two
+ * kinds of outage: `cut()` (every connection reset, new ones refused: failures are instant) and
+ * `blackHole()` (nothing answers and nothing fails: the case timeouts exist for).
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
-  private down = false;
+  private mode: Mode = 'open';
 
   private constructor(
     private readonly server: Server,
@@ -19,7 +22,7 @@ export class TcpProxy {
     const target = { host: parsed.hostname, port: Number(parsed.port || 5432) };
     const server = createServer();
     const proxy = new TcpProxy(server, target);
-    server.on('connection', (client) => proxy.relay(client));
+    server.on('connection', (client) => proxy.accept(client));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return proxy;
   }
@@ -39,15 +42,30 @@ export class TcpProxy {
 
   /** The database becomes unreachable: open connections are reset, new ones are closed at once. */
   cut(): void {
-    this.down = true;
+    this.mode = 'cut';
     for (const socket of this.sockets) {
       socket.destroy();
     }
     this.sockets.clear();
   }
 
+  /**
+   * The database goes silent, as behind a network partition or a frozen host: new connections are
+   * accepted and never answered, and open ones stop carrying data either way, with no reset or
+   * close. Connections stalled here stay silent after `restore()` (like TCP connections to a host
+   * that went away without a reset); they end only when the service closes them (or at `close()`).
+   */
+  blackHole(): void {
+    this.mode = 'black-hole';
+    for (const socket of this.sockets) {
+      socket.unpipe();
+      socket.pause();
+    }
+  }
+
+  /** New connections reach the database again. */
   restore(): void {
-    this.down = false;
+    this.mode = 'open';
   }
 
   async close(): Promise<void> {
@@ -55,22 +73,34 @@ export class TcpProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private relay(client: Socket): void {
-    if (this.down) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(this.target.port, this.target.host);
-    for (const socket of [client, upstream]) {
-      this.sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        this.sockets.delete(socket);
+  private accept(client: Socket): void {
+    switch (this.mode) {
+      case 'cut':
         client.destroy();
-        upstream.destroy();
-      });
+        return;
+      case 'black-hole':
+        this.track(client, [client]);
+        client.pause(); // read nothing, answer nothing
+        return;
+      case 'open': {
+        const upstream = connect(this.target.port, this.target.host);
+        this.track(client, [client, upstream]);
+        this.track(upstream, [client, upstream]);
+        client.pipe(upstream);
+        upstream.pipe(client);
+      }
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+  }
+
+  /** Remembers `socket` until it closes; its closing closes the whole relay. */
+  private track(socket: Socket, relay: Socket[]): void {
+    this.sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      for (const other of relay) {
+        other.destroy();
+      }
+    });
   }
 }
