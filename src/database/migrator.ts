@@ -32,15 +32,21 @@ async function withMigrationLock<T>(dataSource: DataSource, work: () => Promise<
   }
 }
 
-/** Names of the migrations this build knows and the database has not applied. */
-export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
+/** Runs one statement and returns its rows. */
+export type RowQuery = <T extends Record<string, unknown>>(text: string, params: unknown[]) => Promise<T[]>;
+
+/**
+ * Names of the migrations this build knows and the database has not applied. `query` runs the
+ * statements (the readiness probe passes one with a timeout).
+ */
+export async function pendingMigrations(
+  dataSource: DataSource,
+  query: RowQuery = (text, params) => dataSource.query(text, params),
+): Promise<string[]> {
   const table = dataSource.options.migrationsTableName ?? 'migrations';
-  const [{ exists }] = await dataSource.query<Array<{ exists: boolean }>>(
-    'SELECT to_regclass($1) IS NOT NULL AS exists',
-    [table],
-  );
+  const [{ exists }] = await query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [table]);
   const applied = new Set(
-    exists ? (await dataSource.query<Array<{ name: string }>>(`SELECT name FROM ${table}`)).map((r) => r.name) : [],
+    exists ? (await query<{ name: string }>(`SELECT name FROM ${table}`, [])).map((r) => r.name) : [],
   );
   return MIGRATIONS.map((m) => m.name).filter((name) => !applied.has(name));
 }

@@ -3,6 +3,7 @@ import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus'
 import { DataSource } from 'typeorm';
 import { LifecycleService } from '../common/lifecycle.service';
 import { withTimeout } from '../common/with-timeout';
+import { boundedQuery } from '../database/bounded-query';
 import { pendingMigrations } from '../database/migrator';
 
 const PING_TIMEOUT_MS = 2_000;
@@ -18,14 +19,18 @@ export class DatabaseIndicators {
     private readonly lifecycle: LifecycleService,
   ) {}
 
-  /** `SELECT 1` within a short timeout, so that a hung database fails the probe instead of hanging it. */
+  /**
+   * `SELECT 1` within a short timeout, so that a hung database fails the probe instead of hanging it.
+   * The outer timeout bounds the answer (waiting for a connection included); the query's own one
+   * makes sure a connection that never answered is destroyed rather than left checked out.
+   */
   async ping<Key extends string>(key: Key): Promise<HealthIndicatorResult<Key>> {
     const check = this.indicators.check(key);
     if (this.lifecycle.isShuttingDown) {
       return check.down({ message: 'shutting down' });
     }
     try {
-      await withTimeout(this.dataSource.query('SELECT 1'), PING_TIMEOUT_MS);
+      await withTimeout(boundedQuery(this.dataSource, 'SELECT 1', [], PING_TIMEOUT_MS), PING_TIMEOUT_MS);
       return check.up();
     } catch {
       return check.down({ message: 'database unreachable' });
@@ -36,7 +41,12 @@ export class DatabaseIndicators {
     const check = this.indicators.check(key);
     if (!this.migrationsApplied) {
       try {
-        const pending = await withTimeout(pendingMigrations(this.dataSource), PING_TIMEOUT_MS);
+        const pending = await withTimeout(
+          pendingMigrations(this.dataSource, (text, params) =>
+            boundedQuery(this.dataSource, text, params, PING_TIMEOUT_MS),
+          ),
+          PING_TIMEOUT_MS,
+        );
         if (pending.length > 0) {
           return check.down({ message: 'migrations pending', pending });
         }

@@ -1,11 +1,15 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AttemptOutcome } from '../queue/event-processor';
+import { withTimeout } from '../common/with-timeout';
 import { QueueEvents } from '../queue/queue-events';
 import { QueueStatsService } from '../queue/queue-stats.service';
 
 export type ReceivedOutcome =
   'accepted' | 'duplicate' | 'invalid_signature' | 'invalid_payload' | 'payload_too_large' | 'unavailable' | 'error';
+
+/** How long a scrape waits for figures being counted before it answers with the cached ones. */
+const RENDER_STATS_WAIT_MS = 1_000;
 
 /** Attempt outcomes as SPEC's `processed_total` names them; the others (released, lost) are not results. */
 const PROCESSED_OUTCOMES: Partial<Record<AttemptOutcome, string>> = {
@@ -102,7 +106,8 @@ export class MetricsService implements OnModuleInit {
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
-    await this.stats.current().catch(() => undefined); // fresh enough gauges when the database answers
+    // Fresh enough gauges when the database answers; else, soon, the last figures counted.
+    await withTimeout(this.stats.current(), RENDER_STATS_WAIT_MS).catch(() => undefined);
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { sql } from '../database/sql';
+import { withTimeout } from '../common/with-timeout';
+import { boundedQuery } from '../database/bounded-query';
 
 export interface QueueStats {
   /** Queue rows not yet done. */
@@ -16,6 +17,11 @@ export interface QueueStats {
 
 /** Figures are refreshed this often in the background, so they are never more than ~2 s old. */
 const REFRESH_MS = 2_000;
+/**
+ * A count that has not answered by then is given up (its connection destroyed), so that the next
+ * refresh starts afresh: a count stuck on a silent database must not stand for every later one.
+ */
+const COUNT_TIMEOUT_MS = 3_000;
 
 /**
  * Backlog figures for /health/webhooks and the metrics gauges. They are counted in the background,
@@ -54,8 +60,9 @@ export class QueueStatsService implements OnApplicationBootstrap, OnApplicationS
     return this.latest;
   }
 
+  /** Counts now, or joins the count in flight (which gives up after COUNT_TIMEOUT_MS, waiting for a connection included). */
   refresh(): Promise<QueueStats> {
-    this.refreshing ??= this.count().finally(() => {
+    this.refreshing ??= withTimeout(this.count(), COUNT_TIMEOUT_MS).finally(() => {
       this.refreshing = undefined;
     });
     return this.refreshing;
@@ -63,14 +70,19 @@ export class QueueStatsService implements OnApplicationBootstrap, OnApplicationS
 
   private async count(): Promise<QueueStats> {
     try {
-      const {
-        rows: [row],
-      } = await sql<{ pending: string; pending_retries: string; dead_letters: string; oldest: string | null }>(
+      const [row] = await boundedQuery<{
+        pending: string;
+        pending_retries: string;
+        dead_letters: string;
+        oldest: string | null;
+      }>(
         this.dataSource,
         `SELECT (SELECT count(*) FROM webhook_retry_queue) AS pending,
                 (SELECT count(*) FROM webhook_retry_queue WHERE last_error IS NOT NULL) AS pending_retries,
                 (SELECT count(*) FROM webhook_dead_letter_queue WHERE resolution IS NULL) AS dead_letters,
                 (SELECT extract(epoch FROM clock_timestamp() - min(enqueued_at)) FROM webhook_retry_queue) AS oldest`,
+        [],
+        COUNT_TIMEOUT_MS,
       );
       this.latest = {
         pending: Number(row.pending),

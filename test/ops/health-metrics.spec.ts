@@ -1,7 +1,9 @@
+import { DataSource } from 'typeorm';
 import { LifecycleService } from '../../src/common/lifecycle.service';
 import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { PermanentEventError } from '../../src/queue/permanent-event.error';
+import { QueueStatsService } from '../../src/queue/queue-stats.service';
 import { createTestDatabase, TestDatabase } from '../support/database';
 import { FAST_QUEUE, settle } from '../support/queue';
 import { randomId, signatureHeader, stripeEvent } from '../support/stripe';
@@ -145,6 +147,85 @@ describe('health and metrics', () => {
       proxy.restore();
     }
     await waitUntil(async () => (await webhooksHealth()).status === 200, 8_000);
+  });
+
+  it('never hangs while the database is a black hole, keeps /metrics answering, and recovers after it', async () => {
+    // Its own proxy and app, with the smallest pool: a probe that leaves a connection hung shows as
+    // a pool that never recovers. Connections stalled in the black hole stay stalled after restore.
+    const hole = await TcpProxy.start(db.url);
+    const small = await startTestApp(hole.urlFor(db.url), { ...FAST_QUEUE, DB_POOL_SIZE: '2' });
+    const timed = async (path: string) => {
+      const started = Date.now();
+      const res = await small.http.get(path).timeout(10_000);
+      return {
+        status: res.status,
+        body: res.body as Record<string, unknown>,
+        text: res.text,
+        ms: Date.now() - started,
+      };
+    };
+    const probes = async () => {
+      const [ready, webhooks, live, metrics] = await Promise.all(
+        ['/health/ready', '/health/webhooks', '/health/live', '/metrics'].map(timed),
+      );
+      return { ready, webhooks, live, metrics };
+    };
+    try {
+      await waitUntil(async () => (await timed('/health/webhooks')).status === 200, 8_000);
+      const healthy = await timed('/metrics');
+      const deadLetters = sample(healthy.text, 'stripe_webhook_dead_letters');
+      expect(deadLetters).toEqual(expect.any(Number));
+      const stats = small.app.get(QueueStatsService);
+
+      hole.blackHole();
+      // The background count happens to be in flight as the database goes silent.
+      void stats.refresh().catch(() => undefined);
+      // At once (figures still fresh), and again once the cached figures are older than the 5 s
+      // that /metrics and /health/webhooks would otherwise wait to refresh.
+      const rounds = [await probes()];
+      await waitUntil(() => Date.now() - (stats.cached?.measuredAt ?? 0) > 5_500, 10_000, 'stale figures');
+      rounds.push(await probes());
+      for (const { ready, webhooks, live, metrics } of rounds) {
+        for (const res of [ready, webhooks, live, metrics]) {
+          expect(res.ms).toBeLessThan(3_000);
+        }
+        expect(ready.status).toBe(503);
+        expect(webhooks.status).toBe(503);
+        expect(webhooks.body).toMatchObject({ status: 'error', error: { database: { status: 'down' } } });
+        expect(live.status).toBe(200);
+        expect(metrics.status).toBe(200);
+        expect(sample(metrics.text, 'stripe_webhook_dead_letters')).toBe(deadLetters); // the cached figure
+      }
+
+      hole.restore();
+      await waitUntil(async () => (await timed('/health/webhooks')).status === 200, 8_000, '/health/webhooks 200');
+      expect((await timed('/health/ready')).status).toBe(200);
+    } finally {
+      await hole.close(); // first: without it a connection left hung would keep the app from closing
+      await small.close();
+    }
+  });
+
+  it('does not use up the pool with probes that time out in a black hole', async () => {
+    const hole = await TcpProxy.start(db.url);
+    const small = await startTestApp(hole.urlFor(db.url), { ...FAST_QUEUE, DB_POOL_SIZE: '2' });
+    try {
+      small.app.get(QueueStatsService).onApplicationShutdown(); // only the probes use the pool here
+      expect((await small.http.get('/health/ready')).status).toBe(200); // migrations seen applied: pings only
+      // Both connections of the pool open and idle, then silent: each probe takes one.
+      await Promise.all([1, 2].map(() => small.app.get(DataSource).query('SELECT pg_sleep(0.05)')));
+      hole.blackHole();
+      const started = Date.now();
+      const probes = await Promise.all([1, 2].map(() => small.http.get('/health/ready').timeout(10_000)));
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(probes.map((r) => r.status)).toEqual([503, 503]);
+      hole.restore();
+      // A probe that left its connection hung would leave the pool full for good.
+      await waitUntil(async () => (await small.http.get('/health/ready').timeout(10_000)).status === 200, 8_000);
+    } finally {
+      await hole.close();
+      await small.close();
+    }
   });
 
   it('answers 503 on readiness and webhooks once shutdown begins', async () => {
