@@ -366,6 +366,27 @@ describe('admin API', () => {
     }
     await t.app.get(Dispatcher).whenIdle();
   });
+
+  it('uses SPEC defaults when no limit is given: 50 dead letters a page, 100 a bulk replay', async () => {
+    await db.pool.query(
+      `WITH e AS (
+         INSERT INTO subscription_events (stripe_event_id, event_type, payload, status)
+         SELECT 'evt_default_' || g, 'test.defaults', '{}', 'dead' FROM generate_series(1, 101) g
+         RETURNING id, stripe_event_id)
+       INSERT INTO webhook_dead_letter_queue (event_id, stripe_event_id, event_type, retry_count, error)
+       SELECT id, stripe_event_id, 'test.defaults', 1, 'Error: never' FROM e`,
+    );
+    try {
+      const page = await get('/admin/dead-letters?event_type=test.defaults');
+      expect(page.status).toBe(200);
+      expect(page.body.items).toHaveLength(50);
+      expect(page.body.next_cursor).toEqual(expect.any(String));
+      const dry = await post('/admin/dead-letters/replay', { event_type: 'test.defaults', dry_run: true });
+      expect([dry.status, dry.body]).toEqual([202, { would_replay: 100 }]);
+    } finally {
+      await db.pool.query(`DELETE FROM subscription_events WHERE stripe_event_id LIKE 'evt_default_%'`);
+    }
+  });
 });
 
 describe('admin API: retry-queue pages with equal due times', () => {
