@@ -82,7 +82,7 @@ describe('OpenAPI', () => {
       const res = await t.http.get('/docs-json');
       expect(res.status).toBe(200);
       const document = res.body as {
-        paths: Record<string, Record<string, { security?: unknown[] }>>;
+        paths: Record<string, Record<string, { security?: unknown[]; tags?: string[]; responses?: unknown }>>;
         components: { securitySchemes: Record<string, unknown> };
       };
       expect(Object.keys(document.paths).sort()).toEqual(
@@ -98,6 +98,7 @@ describe('OpenAPI', () => {
           '/health/live',
           '/health/ready',
           '/health/webhooks',
+          '/metrics',
           '/v1/customers/{customerId}/entitlements',
           '/v1/customers/{customerId}/usage',
           '/v1/customers/{customerId}/wallet',
@@ -110,6 +111,11 @@ describe('OpenAPI', () => {
       );
       expect(document.paths['/admin/dead-letters'].get.security).toEqual([{ bearer: [] }]);
       expect(document.paths['/v1/customers/{customerId}/entitlements'].get.security).toEqual([{ bearer: [] }]);
+      expect(document.paths['/metrics'].get).toMatchObject({
+        tags: ['metrics'],
+        responses: { '200': { content: { 'text/plain': expect.anything() } } },
+      });
+      expect(document.paths['/metrics'].get.security).toBeUndefined();
       const ui = await t.http.get('/docs');
       expect(ui.status).toBe(200);
       expect(ui.text).toContain('swagger');
