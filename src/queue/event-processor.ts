@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, QueryRunner } from 'typeorm';
 import { isDatabaseUnavailable, sqlState } from '../common/database-errors';
+import { boundedQuery } from '../database/bounded-query';
 import { stripeEventFromPayload, StripeEvent } from '../common/stripe-event';
 import { AppConfig } from '../config/app-config';
 import { HandlerRegistry } from './handler-registry';
@@ -227,7 +228,7 @@ export class EventProcessor {
       .catch(() => undefined);
     if (terminate && client?.processID) {
       await withTimeout(
-        this.dataSource.query('SELECT pg_terminate_backend($1)', [client.processID]),
+        boundedQuery(this.dataSource, 'SELECT pg_terminate_backend($1)', [client.processID], PROBE_TIMEOUT_MS),
         PROBE_TIMEOUT_MS,
       ).catch(() => undefined);
     }
@@ -236,7 +237,8 @@ export class EventProcessor {
   /** Whether the database answers now: tells an outage from an error that only looks like one. */
   private async databaseAnswers(): Promise<boolean> {
     try {
-      await withTimeout(this.dataSource.query('SELECT 1'), PROBE_TIMEOUT_MS);
+      // boundedQuery: on a silent database the probe's connection is destroyed, not left hung.
+      await withTimeout(boundedQuery(this.dataSource, 'SELECT 1', [], PROBE_TIMEOUT_MS), PROBE_TIMEOUT_MS);
       return true;
     } catch {
       return false;
