@@ -40,10 +40,16 @@ export class WalletService {
       return;
     }
     if (!customerId || !paymentIntentId) {
+      // A PaymentIntent without a customer whose Checkout Session (which may name one) already
+      // credited it: nothing is wrong, and nothing to do.
+      if (paymentIntentId && (await this.wallet.creditedCustomer(manager, paymentIntentId))) {
+        this.logger.log({ ...log, amount, currency }, 'top-up already credited by its session');
+        return;
+      }
       // Paid, but there is no wallet to credit (a guest payment) or nothing to key the credit by.
       const text =
         `:warning: Paid wallet top-up ${paymentIntentId ?? '(no PaymentIntent)'} of ${amount} ${currency} cannot be ` +
-        `credited: ${customerId ? 'it has no PaymentIntent id' : 'neither the Checkout Session nor the PaymentIntent names a customer'}. ` +
+        `credited: ${customerId ? 'it has no PaymentIntent id' : 'this event names no customer (a Checkout Session that names one still credits it)'}. ` +
         `Event ${event.id}.`;
       this.logger.warn({ ...log, customer: customerId, amount, currency }, 'paid top-up cannot be credited');
       context.afterCommit(() => this.alerts.send(text));

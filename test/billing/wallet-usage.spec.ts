@@ -214,6 +214,23 @@ describe('wallet top-ups', () => {
     expect(await count(db.pool, 'wallet_ledger', 'payment_intent_id = $1', [w.topUp])).toBe(0);
   });
 
+  it('raises no alert for a customer-less intent whose session already credited it', async () => {
+    const w = newWorld();
+    const guest = intent(w);
+    guest.data.object.customer = null;
+    await deliver(session(w), guest);
+    // Another top-up that cannot be credited, delivered after it: once its alert is in, one for the
+    // first would be too.
+    const other = newWorld();
+    const orphan = intent(other);
+    orphan.data.object.customer = null;
+    await deliver(orphan);
+    await waitUntil(() => alerts.messages.find((m) => m.text.includes(other.topUp)), 5_000);
+    expect(alerts.messages.filter((m) => m.text.includes(w.topUp))).toEqual([]);
+    expect((await wallet(w)).balances).toEqual({ usd: expect.any(Number) });
+    expect(await count(db.pool, 'wallet_ledger', 'payment_intent_id = $1', [w.topUp])).toBe(1);
+  });
+
   it('answers 404 for an unknown customer and 401 without a token', async () => {
     expect((await t.http.get('/v1/customers/cus_nobody/wallet').set(auth)).status).toBe(404);
     expect((await t.http.get('/v1/customers/cus_nobody/wallet')).status).toBe(401);
