@@ -247,6 +247,12 @@ export class BillingRepository {
     subscriptionId: string | null,
     userId: string,
   ): Promise<void> {
+    if (subscriptionId) {
+      // The subscription row (when it exists) before anything else, as the subscription upsert takes
+      // it first: with the opposite order, a checkout and an update of a known subscription handled
+      // at the same moment would deadlock on it and the link row.
+      await sql(manager, 'SELECT 1 FROM subscriptions WHERE stripe_subscription_id = $1 FOR UPDATE', [subscriptionId]);
+    }
     await this.ensureCustomer(manager, customerId, userId);
     if (subscriptionId) {
       const { rows } = await sql<{ user_id: string }>(

@@ -4,6 +4,7 @@ import { subscriptionFromStripe } from '../../src/billing/stripe-objects';
 import { createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, World } from '../support/fixtures';
 import { startTestApp, TestApp } from '../support/test-app';
+import { waitUntil } from '../support/wait';
 
 /**
  * A Checkout Session's user link and its subscription's first event handled at the same moment (two
@@ -51,7 +52,7 @@ describe('linking a checkout user while another transaction inserts the subscrip
       await first(runners[0].manager); // written, not committed yet
       await runners[1].startTransaction();
       const waiting = second(runners[1].manager);
-      await new Promise((resolve) => setTimeout(resolve, 200)); // it now runs (or waits) against the first
+      await waitingOnLock(); // it now waits for the first
       await runners[0].commitTransaction();
       await waiting;
       await runners[1].commitTransaction();
@@ -59,6 +60,19 @@ describe('linking a checkout user while another transaction inserts the subscrip
       await Promise.all(runners.map((r) => r.release()));
     }
   }
+
+  /** Resolves once a session of this database waits on a lock. */
+  const waitingOnLock = () =>
+    waitUntil(
+      async () =>
+        (
+          await db.pool.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          )
+        ).rowCount,
+      10_000,
+      'a transaction waiting on a lock',
+    );
 
   const linkedUser = async (w: World): Promise<unknown> =>
     (await db.pool.query('SELECT user_id FROM subscriptions WHERE stripe_subscription_id = $1', [w.subscription])).rows;
@@ -78,6 +92,48 @@ describe('linking a checkout user while another transaction inserts the subscrip
       (m) => linkUser(m, w),
       (m) => upsertSubscription(m, w),
     );
+    expect(await linkedUser(w)).toEqual([{ user_id: 'user_from_checkout' }]);
+  });
+
+  it('links a known subscription while its update is uncommitted, taking its row before the link row', async () => {
+    const w = await knownCustomer();
+    await upsertSubscription(t.app.get(DataSource).manager, w); // known, with no user of its own
+    const dataSource = t.app.get(DataSource);
+    const runners: QueryRunner[] = [dataSource.createQueryRunner(), dataSource.createQueryRunner()];
+    try {
+      await runners[0].startTransaction();
+      const newer = fixtureEvent('customer.subscription.updated', w);
+      newer.data.object.metadata = {};
+      await t.app
+        .get(BillingRepository)
+        .upsertSubscription(runners[0].manager, subscriptionFromStripe(newer.data.object, newer.type), {
+          created: new Date((newer.created + 60) * 1000),
+          rank: 1,
+          eventId: `${newer.id as string}_newer`,
+        }); // holds the subscription row
+      await runners[1].startTransaction();
+      const linking = linkUser(runners[1].manager, w);
+      await waitingOnLock();
+      // The checkout waits for the subscription row without holding the link row: had it taken the
+      // link row first, the update (which may still need it) and the checkout would deadlock.
+      const probe = await db.pool.connect();
+      try {
+        await probe.query('BEGIN');
+        await expect(
+          probe.query('SELECT 1 FROM subscription_user_links WHERE stripe_subscription_id = $1 FOR UPDATE NOWAIT', [
+            w.subscription,
+          ]),
+        ).resolves.toMatchObject({ rowCount: 1 });
+      } finally {
+        await probe.query('ROLLBACK');
+        probe.release();
+      }
+      await runners[0].commitTransaction();
+      await linking;
+      await runners[1].commitTransaction();
+    } finally {
+      await Promise.all(runners.map((r) => r.release()));
+    }
     expect(await linkedUser(w)).toEqual([{ user_id: 'user_from_checkout' }]);
   });
 });
