@@ -28,6 +28,7 @@ const UNAVAILABLE_MESSAGES = [
   'Connection is not established',
   'Cannot use a pool after calling end',
   'Client was closed and is not queryable',
+  'Query read timeout', // pg's query_timeout (boundedQuery): the server did not answer in time
 ];
 
 export function isDatabaseUnavailable(error: unknown): boolean {

@@ -1,8 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import type { StripeEvent } from '../common/stripe-event';
+import { boundedQuery } from '../database/bounded-query';
 import { sql } from '../database/sql';
 import { CLAIM_DUE_SQL } from './claim-sql';
+
+/** How long giving a held row back may take before it is tried again later. */
+const RELEASE_TIMEOUT_MS = 2_000;
 
 export type EventStatus = 'pending' | 'processed' | 'ignored' | 'dead' | 'discarded';
 
@@ -216,7 +220,10 @@ export class QueueRepository {
    * counted, so that outages never use attempts up). Fenced on the lock token.
    */
   async release(eventId: string, token: string, uncount: boolean): Promise<boolean> {
-    const { rows } = await sql<{ event_id: string }>(
+    // Bounded: it runs while the database may be silent (after an outage, at shutdown), and a
+    // release that never returns would hold up every later one. If it commits after the client gave
+    // up, the next try finds the token gone and changes nothing.
+    const rows = await boundedQuery<{ event_id: string }>(
       this.dataSource,
       `UPDATE webhook_retry_queue
           SET lock_token = NULL, locked_by = NULL, next_retry_at = clock_timestamp(),
@@ -224,6 +231,7 @@ export class QueueRepository {
         WHERE event_id = $1 AND lock_token = $2
        RETURNING event_id`,
       [eventId, token, uncount],
+      RELEASE_TIMEOUT_MS,
     );
     return rows.length > 0;
   }

@@ -93,4 +93,55 @@ describe('database outages never use up attempts', () => {
     expect(await count(db.pool, 'test_effects', 'event_id = $1', [event.id])).toBe(1);
     expect(await eventState(db.pool, event.id as string)).toMatchObject({ status: 'processed' });
   });
+
+  it('an attempt cut off by a silent database (no answer, no reset) is given back once it answers again', async () => {
+    const silentGate = new Gate();
+    const hole = await TcpProxy.start(db.url);
+    const silent = await startTestApp(
+      hole.urlFor(db.url),
+      { ...FAST_QUEUE, RETRY_MAX_ATTEMPTS: '2', DB_POOL_SIZE: '4' },
+      {
+        'test.silent': async (event, manager) => {
+          await silentGate.wait();
+          await manager.query('INSERT INTO test_effects VALUES ($1)', [event.id]);
+        },
+      },
+    );
+    try {
+      const event = stripeEvent('test.silent', { id: randomId('obj') });
+      expect((await silent.deliver(event)).status).toBe(200);
+      await waitUntil(
+        async () =>
+          (
+            await db.pool.query(
+              `SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' AND datname = current_database()`,
+            )
+          ).rowCount,
+        5_000,
+        'attempt in progress',
+      );
+      // Every connection, the idle pooled ones included, stays open and silent from here on, also
+      // after restore(): only a client-side timeout gets past them.
+      hole.blackHole();
+      silentGate.open();
+      await silent.app.get(Dispatcher).whenIdle(); // the attempt timed out and could not be settled
+      hole.restore();
+      // Processed on its first counted attempt, without anything calling drain() (the cron never fires).
+      expect(
+        await waitUntil(
+          async () => {
+            const state = await eventState(db.pool, event.id as string);
+            return state?.status === 'processed' ? state : undefined;
+          },
+          30_000,
+          'processed once the database answers again',
+        ),
+      ).toEqual({ status: 'processed', attempts: 1, last_error: null });
+      expect(await count(db.pool, 'test_effects', 'event_id = $1', [event.id])).toBe(1);
+    } finally {
+      silentGate.open();
+      await hole.close(); // first: a connection left hung would keep the app from closing
+      await silent.close();
+    }
+  });
 });
