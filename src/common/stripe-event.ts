@@ -58,14 +58,16 @@ export function stripeEventFromPayload(payload: unknown): StripeEvent {
   if (
     created !== undefined &&
     created !== null &&
-    !(typeof created === 'number' && Number.isInteger(created) && created >= 0 && created <= MAX_CREATED_SECONDS)
+    !(typeof created === 'number' && Number.isFinite(created) && created >= 0 && created < MAX_CREATED_SECONDS + 1)
   ) {
-    throw invalidPayload('The event\'s "created" is not a Unix timestamp in whole seconds up to the year 9999.');
+    throw invalidPayload('The event\'s "created" is not a Unix timestamp (seconds) up to the year 9999.');
   }
   return {
     id,
     type,
-    created: typeof created === 'number' ? created : null,
+    // Stripe sends whole seconds; anything finer is read as its second, so that ordering by it agrees
+    // with the stored timestamp.
+    created: typeof created === 'number' ? Math.floor(created) : null,
     livemode: typeof livemode === 'boolean' ? livemode : null,
     apiVersion: typeof apiVersion === 'string' ? apiVersion : null,
     object: data.object,

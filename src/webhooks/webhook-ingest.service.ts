@@ -56,7 +56,8 @@ export class WebhookIngestService {
       }
       // Any other error the server raised for this fixed statement (disk full, a lock or statement
       // timeout, a failover, …) means it could not take the write now: 503, so that Stripe retries.
-      if (state !== undefined) {
+      // Integrity (23) and syntax or schema (42) errors would be bugs here: they stay 500.
+      if (state !== undefined && isServerRefusal(state)) {
         this.logger.error(
           { eventId: event.id, eventType: event.type, sqlState: state, err: error },
           'the database refused the event; answered 503 so that Stripe retries',
@@ -103,4 +104,9 @@ export class WebhookIngestService {
     }
     return undefined;
   }
+}
+
+/** A SQLSTATE the server raises when it cannot take a write now, as opposed to a bug in the statement. */
+function isServerRefusal(state: string): boolean {
+  return /^[0-9A-Z]{5}$/.test(state) && !['22', '23', '42'].includes(state.slice(0, 2));
 }

@@ -51,10 +51,17 @@ describe('POST /webhooks/stripe: payloads and limits', () => {
 
   it('refuses a created too large for a PostgreSQL timestamp', () =>
     expectInvalidPayload(JSON.stringify(stripeEvent('customer.created', { id: 'cus_1' }, { created: 1e13 }))));
-  it('refuses a created that is not a whole number of seconds', () =>
-    expectInvalidPayload(
-      JSON.stringify(stripeEvent('customer.created', { id: 'cus_1' }, { created: 1_700_000_000.5 })),
-    ));
+  it('takes a created with a fraction as its whole second (SPEC asks only for id, type and data.object)', async () => {
+    const event = stripeEvent('customer.created', { id: randomId('cus') }, { created: 1_700_000_000.75 });
+    expect((await t.deliver(event)).status).toBe(200);
+    const { rows } = await db.pool.query(
+      'SELECT extract(epoch FROM event_created_at)::numeric AS created FROM subscription_events WHERE stripe_event_id = $1',
+      [event.id],
+    );
+    expect(rows).toEqual([{ created: '1700000000.000000' }]);
+  });
+  it('refuses a created that is not a number', () =>
+    expectInvalidPayload(JSON.stringify(stripeEvent('customer.created', { id: 'cus_1' }, { created: '1700000000' }))));
   it('bounds created at the last second of the year 9999: stores that one, refuses the next', async () => {
     const last = stripeEvent('customer.created', { id: randomId('cus') }, { created: 253_402_300_799 });
     expect((await t.deliver(last)).status).toBe(200);
