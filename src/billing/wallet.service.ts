@@ -42,6 +42,10 @@ export class WalletService {
     if (!customerId || !paymentIntentId) {
       // A PaymentIntent without a customer whose Checkout Session (which may name one) already
       // credited it: nothing is wrong, and nothing to do.
+      if (paymentIntentId) {
+        // Under the PaymentIntent's lock, so that a session crediting it right now is seen.
+        await this.wallet.lockPaymentIntent(manager, paymentIntentId);
+      }
       if (paymentIntentId && (await this.wallet.creditedCustomer(manager, paymentIntentId))) {
         this.logger.log({ ...log, amount, currency }, 'top-up already credited by its session');
         return;
