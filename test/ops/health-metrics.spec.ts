@@ -187,7 +187,7 @@ describe('health and metrics', () => {
       rounds.push(await probes());
       for (const { ready, webhooks, live, metrics } of rounds) {
         for (const res of [ready, webhooks, live, metrics]) {
-          expect(res.ms).toBeLessThan(3_000);
+          expect(res.ms).toBeLessThan(5_000); // the probes give up after 2 s; slack for a loaded machine
         }
         expect(ready.status).toBe(503);
         expect(webhooks.status).toBe(503);
@@ -217,7 +217,7 @@ describe('health and metrics', () => {
       hole.blackHole();
       const started = Date.now();
       const probes = await Promise.all([1, 2].map(() => small.http.get('/health/ready').timeout(10_000)));
-      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(Date.now() - started).toBeLessThan(5_000);
       expect(probes.map((r) => r.status)).toEqual([503, 503]);
       hole.restore();
       // A probe that left its connection hung would leave the pool full for good.
