@@ -295,8 +295,12 @@ describe('the payment method of a top-up whose PaymentIntent lacks the purpose, 
         await enqueueEvents(db.pool, round % 2 ? events : [...events].reverse());
         // Both events stop at the table of remembered methods (the session to claim one, the intent
         // to add one), unless one waits for the other before looking: two waits in either case.
-        await raceOnLocks(db.pool, 'wallet_intent_payment_methods', 2, () =>
-          apps.map((a) => a.app.get(RetryWorker).drain()),
+        await raceOnTableLock(
+          db.pool,
+          'wallet_intent_payment_methods',
+          2,
+          () => apps.map((a) => a.app.get(RetryWorker).drain()),
+          { anyLock: true },
         );
         for (const event of events) {
           expect(await settle(apps[0], db.pool, event.id as string)).toMatchObject({
@@ -317,42 +321,6 @@ describe('the payment method of a top-up whose PaymentIntent lacks the purpose, 
     }
   });
 });
-
-/**
- * Locks `table`, starts the work, waits until `waiters` lock requests of any kind (on the table,
- * a row or an advisory lock) wait in this database, then releases the table and awaits the work.
- */
-async function raceOnLocks(
-  pool: TestDatabase['pool'],
-  table: string,
-  waiters: number,
-  start: () => Array<Promise<unknown>>,
-): Promise<void> {
-  const locker = await pool.connect();
-  try {
-    await locker.query('BEGIN');
-    await locker.query(`LOCK TABLE ${table} IN EXCLUSIVE MODE`);
-    const running = start();
-    await waitUntil(
-      async () =>
-        (
-          await pool.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_locks
-              WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-          )
-        ).rows[0].n === waiters,
-      10_000,
-      `${waiters} lock waits`,
-    );
-    await locker.query('COMMIT');
-    await Promise.all(running);
-  } catch (error) {
-    await locker.query('ROLLBACK');
-    throw error;
-  } finally {
-    locker.release();
-  }
-}
 
 describe('wallet top-ups racing with the user link', () => {
   it('the session (which links the user) and the intent, run at once on two replicas, never deadlock', async () => {

@@ -67,14 +67,16 @@ export async function enqueueEvents(
 
 /**
  * Makes concurrent attempts meet at one table: locks it, lets `start` begin the work (say, a drain
- * on each of two replicas), waits until every one of them waits on that lock, then releases them
- * together, and waits for the work.
+ * on each of two replicas), waits until every one of them waits on that lock (or, with `anyLock`,
+ * until that many lock requests of any kind wait in this database), then releases them together,
+ * and waits for the work.
  */
 export async function raceOnTableLock(
   pool: Pool,
   table: string,
   waiters: number,
   start: () => Array<Promise<unknown>>,
+  options: { anyLock?: boolean } = {},
 ): Promise<void> {
   const locker = await pool.connect();
   let committed = false;
@@ -86,7 +88,12 @@ export async function raceOnTableLock(
       async () =>
         (
           await pool.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = $1::regclass`,
+            options.anyLock
+              ? // Waits of any kind in this database (on the table, a row or an advisory lock).
+                `SELECT count(*)::int AS n FROM pg_locks
+                  WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    AND $1::text IS NOT NULL`
+              : `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = $1::regclass`,
             [table],
           )
         ).rows[0].n === waiters,
