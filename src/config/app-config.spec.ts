@@ -7,6 +7,25 @@ const valid = {
   DATABASE_URL: 'postgres://u:p@db:5432/app',
 };
 
+/** SPEC's defaults, as the typed configuration holds them. */
+const SPEC_DEFAULTS = {
+  port: 3000,
+  dbPoolSize: 10,
+  stripeWebhookToleranceSeconds: 300,
+  webhookMaxBodyBytes: 1_048_576,
+  retryCron: '* * * * *',
+  retryBaseDelaySeconds: 30,
+  retryMaxDelaySeconds: 3600,
+  retryMaxAttempts: 10,
+  handlerTimeoutMs: 30_000,
+  workerBatchSize: 100,
+  workerConcurrency: 8,
+  accessStatuses: ['active', 'trialing', 'past_due'],
+  eventRetentionDays: 30,
+  logLevel: 'info',
+  dbMigrateOnBoot: true,
+};
+
 function problemOf(env: Record<string, string | undefined>): string {
   try {
     AppConfig.fromEnvironment(env);
@@ -20,23 +39,7 @@ function problemOf(env: Record<string, string | undefined>): string {
 describe('AppConfig.fromEnvironment', () => {
   it('applies the SPEC defaults', () => {
     const config = AppConfig.fromEnvironment(valid);
-    expect(config).toMatchObject({
-      port: 3000,
-      dbPoolSize: 10,
-      stripeWebhookToleranceSeconds: 300,
-      webhookMaxBodyBytes: 1_048_576,
-      retryCron: '* * * * *',
-      retryBaseDelaySeconds: 30,
-      retryMaxDelaySeconds: 3600,
-      retryMaxAttempts: 10,
-      handlerTimeoutMs: 30_000,
-      workerBatchSize: 100,
-      workerConcurrency: 8,
-      accessStatuses: ['active', 'trialing', 'past_due'],
-      eventRetentionDays: 30,
-      logLevel: 'info',
-      dbMigrateOnBoot: true,
-    });
+    expect(config).toMatchObject(SPEC_DEFAULTS);
     expect(config.stripeLivemode).toBeUndefined();
   });
 
@@ -60,24 +63,7 @@ describe('AppConfig.fromEnvironment', () => {
       DATA_DIR: '',
     };
     const config = AppConfig.fromEnvironment(blank);
-    expect(config).toMatchObject({
-      nodeEnv: 'development',
-      port: 3000,
-      stripeWebhookToleranceSeconds: 300,
-      logLevel: 'info',
-      dbPoolSize: 10,
-      dbMigrateOnBoot: true,
-      webhookMaxBodyBytes: 1_048_576,
-      retryCron: '* * * * *',
-      retryBaseDelaySeconds: 30,
-      retryMaxDelaySeconds: 3600,
-      retryMaxAttempts: 10,
-      handlerTimeoutMs: 30_000,
-      workerBatchSize: 100,
-      accessStatuses: ['active', 'trialing', 'past_due'],
-      eventRetentionDays: 30,
-      dataDir: '.data',
-    });
+    expect(config).toMatchObject({ ...SPEC_DEFAULTS, nodeEnv: 'development', dataDir: '.data' });
   });
 
   it('still refuses empty secrets in production, naming each variable and no value', () => {
