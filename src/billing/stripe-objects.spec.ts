@@ -5,9 +5,13 @@ import {
   checkoutSessionFromStripe,
   customerFromStripe,
   entitlementSummaryFromStripe,
+  failedTopUpFromPaymentIntent,
   invoiceFromStripe,
+  paymentMethodOfPaymentIntent,
   subscriptionEventRank,
   subscriptionFromStripe,
+  topUpFromCheckoutSession,
+  topUpFromPaymentIntent,
 } from './stripe-objects';
 
 const fixture = (name: string): Record<string, unknown> =>
@@ -171,6 +175,137 @@ describe('Stripe → row mapping', () => {
       subscriptionId: 'sub_1QaZ3bCdEfGh4567',
       userId: 'user_42',
       email: 'ada@example.com',
+    });
+  });
+
+  describe('a value that cannot be converted is a permanent failure naming its field', () => {
+    const subscription = (): Record<string, any> => fixture('customer.subscription.updated'); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const legacySubscription = (): Record<string, any> => fixture('customer.subscription.updated.legacy'); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const invoice = (): Record<string, any> => fixture('invoice.paid'); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const readSubscription = (object: Record<string, unknown>) => () =>
+      subscriptionFromStripe(object, 'customer.subscription.updated');
+
+    function expectPermanent(read: () => unknown, field: string): void {
+      let caught: unknown;
+      try {
+        read();
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(PermanentEventError);
+      expect((caught as Error).message).toContain(field);
+    }
+
+    it.each([
+      ['1e300', 1e300],
+      ['past the year 9999', 253_402_300_800],
+      ['negative', -1],
+      ['a date string', '2026-01-01T00:00:00Z'],
+      ['a numeric string', '1767225600'],
+      ['an object', { seconds: 1767225600 }],
+    ])('timestamps: %s', (_, value) => {
+      expectPermanent(
+        readSubscription({ ...legacySubscription(), current_period_start: value }),
+        'current_period_start',
+      );
+      expectPermanent(readSubscription({ ...subscription(), trial_end: value }), 'trial_end');
+      const withItem = subscription();
+      withItem.items.data[0].current_period_end = value;
+      expectPermanent(readSubscription(withItem), 'items.data[0].current_period_end');
+      const withLine = invoice();
+      withLine.lines.data[0].period.start = value;
+      expectPermanent(() => invoiceFromStripe(withLine), 'lines.data[0].period.start');
+      expectPermanent(() => invoiceFromStripe({ ...invoice(), status_transitions: { paid_at: value } }), 'paid_at');
+    });
+
+    it('timestamps: absent, null and 0 read as null; the last second of 9999 is a date', () => {
+      const { current_period_start: _, ...absent } = legacySubscription();
+      expect(subscriptionFromStripe({ ...absent, items: null }, 'x').currentPeriodStart).toBeNull();
+      expect(subscriptionFromStripe({ ...legacySubscription(), trial_end: null }, 'x').trialEnd).toBeNull();
+      expect(subscriptionFromStripe({ ...legacySubscription(), trial_end: 0 }, 'x').trialEnd).toBeNull();
+      expect(subscriptionFromStripe({ ...legacySubscription(), trial_end: 253_402_300_799 }, 'x').trialEnd).toEqual(
+        new Date('9999-12-31T23:59:59Z'),
+      );
+    });
+
+    it.each([
+      ['a fraction', 12.5],
+      ['past a safe integer', 2 ** 53],
+      ['1e300', 1e300],
+      ['a string', '2900'],
+    ])('amounts: %s', (_, value) => {
+      expectPermanent(() => invoiceFromStripe({ ...invoice(), amount_paid: value }), 'amount_paid');
+      expectPermanent(
+        () =>
+          checkoutSessionFromStripe({ ...fixture('checkout.session.completed.wallet_top_up'), amount_total: value }),
+        'amount_total',
+      );
+      expectPermanent(
+        () => topUpFromCheckoutSession({ ...fixture('checkout.session.completed.wallet_top_up'), amount_total: value }),
+        'amount_total',
+      );
+      expectPermanent(
+        () => topUpFromPaymentIntent({ ...fixture('payment_intent.succeeded.wallet_top_up'), amount_received: value }),
+        'amount_received',
+      );
+      expectPermanent(
+        () =>
+          failedTopUpFromPaymentIntent({ ...fixture('payment_intent.payment_failed.wallet_top_up'), amount: value }),
+        'amount of payment intent',
+      );
+    });
+
+    it('integers: attempt_count within an integer column, quantity whole', () => {
+      expectPermanent(() => invoiceFromStripe({ ...invoice(), attempt_count: 2 ** 31 }), 'attempt_count');
+      expectPermanent(() => invoiceFromStripe({ ...invoice(), attempt_count: -1 }), 'attempt_count');
+      expect(invoiceFromStripe({ ...invoice(), attempt_count: 2 ** 31 - 1 }).attemptCount).toBe(2 ** 31 - 1);
+      const withItem = subscription();
+      withItem.items.data[0].quantity = 1.5;
+      expectPermanent(readSubscription(withItem), 'items.data[0].quantity');
+    });
+
+    it('lists: an object with a data array of objects', () => {
+      expectPermanent(readSubscription({ ...subscription(), items: [] }), 'items');
+      expectPermanent(readSubscription({ ...subscription(), items: { object: 'list', data: 'si_1' } }), 'items.data');
+      expectPermanent(
+        readSubscription({ ...subscription(), items: { object: 'list', data: ['si_1'] } }),
+        'items.data[0]',
+      );
+      const withLines = invoice();
+      withLines.lines.data.push(42);
+      expectPermanent(() => invoiceFromStripe(withLines), 'lines.data[1]');
+      expectPermanent(
+        () =>
+          entitlementSummaryFromStripe({
+            ...fixture('entitlements.active_entitlement_summary.updated'),
+            entitlements: { data: {} },
+          }),
+        'entitlements.data',
+      );
+    });
+
+    it('strings, ids, flags and objects of the wrong type', () => {
+      expectPermanent(readSubscription({ ...subscription(), status: 3 }), 'status of subscription');
+      expectPermanent(readSubscription({ ...subscription(), customer: 42 }), 'customer of subscription');
+      expectPermanent(readSubscription({ ...subscription(), customer: { id: 42 } }), 'customer.id of subscription');
+      expectPermanent(readSubscription({ ...subscription(), cancel_at_period_end: 'yes' }), 'cancel_at_period_end');
+      expectPermanent(readSubscription({ ...subscription(), metadata: 'user_42' }), 'metadata');
+      expectPermanent(readSubscription({ ...subscription(), metadata: { user_id: 42 } }), 'metadata.user_id');
+      expectPermanent(() => customerFromStripe({ ...fixture('customer.created'), email: ['a@example.com'] }), 'email');
+      expectPermanent(() => invoiceFromStripe({ ...invoice(), parent: 'sub_1' }), 'parent of invoice');
+      expectPermanent(() => invoiceFromStripe({ ...invoice(), currency: 840 }), 'currency');
+      expectPermanent(
+        () => paymentMethodOfPaymentIntent({ ...fixture('payment_intent.succeeded.plain'), payment_method: 7 }),
+        'payment_method',
+      );
+    });
+
+    it('names the field and shows a short form of the value', () => {
+      expect(readSubscription({ ...legacySubscription(), current_period_start: 1e300 })).toThrow(
+        /^malformed object: current_period_start of subscription sub_\w+ is not a Unix timestamp in seconds up to the year 9999 \(got 1e\+300\)$/,
+      );
+      expect(readSubscription({ ...subscription(), status: 7 })).toThrow(/\(got 7\)$/);
+      expect(readSubscription({ ...subscription(), metadata: 'y'.repeat(100) })).toThrow(/\(got "y{39}…\)$/);
     });
   });
 });

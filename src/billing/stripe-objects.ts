@@ -6,6 +6,9 @@ import { PermanentEventError } from '../queue/permanent-event.error';
  * read: current versions put a subscription's period on its items and an invoice's subscription
  * under `parent.subscription_details`; older ones put both at the top level. A malformed object is
  * a PermanentEventError: retrying it cannot help, so it goes to the dead-letter queue at once.
+ * Every value is checked where it is read (a field that is absent or null reads as null), so that a
+ * value of the wrong type or out of range names its field here instead of failing later in SQL or in
+ * a Date, which would be retried as if it might pass next time.
  */
 
 type StripeObject = Record<string, unknown>;
@@ -124,55 +127,72 @@ export function invoiceEventRank(state: Pick<InvoiceState, 'status'>): number {
 }
 
 export function subscriptionFromStripe(object: StripeObject, eventType: string): SubscriptionState {
-  const id = requiredId(object.id, 'subscription id');
-  const customerId = requiredId(object.customer, `customer of subscription ${id}`);
-  const status = requiredString(object.status, `status of subscription ${id}`);
-  const items = listData(object.items).map(itemFromStripe);
+  const id = requiredId(object.id, 'id', 'of a subscription');
+  const of = `of subscription ${id}`;
+  const customerId = requiredId(object.customer, 'customer', of);
+  const status = requiredString(object.status, 'status', of);
+  const itemObjects = listData(object.items, 'items', of);
+  const items = itemObjects.map((item, i) => itemFromStripe(item, `items.data[${i}]`, of));
   const itemStarts = items.map((i) => i.currentPeriodStart).filter((v): v is string => v !== null);
   const itemEnds = items.map((i) => i.currentPeriodEnd).filter((v): v is string => v !== null);
-  const metadata = isObject(object.metadata) ? object.metadata : {};
+  const metadata = metadataOf(object.metadata, 'metadata', of);
   return {
     id,
     customerId,
     status,
-    userId: nonEmptyString(metadata.user_id),
+    userId: optionalString(metadata.user_id, 'metadata.user_id', of),
     priceIds: unique(items.map((i) => i.priceId)),
     productIds: unique(items.map((i) => i.productId)),
     lookupKeys: unique(items.map((i) => i.lookupKey)),
-    priceFeatures: unique(listData(object.items).flatMap(priceFeatures)),
+    priceFeatures: unique(itemObjects.flatMap((item, i) => priceFeatures(item, `items.data[${i}]`, of))),
     items,
     // Older API versions: on the subscription. Current ones: on each item.
-    currentPeriodStart: timestamp(object.current_period_start) ?? earliest(itemStarts),
-    currentPeriodEnd: timestamp(object.current_period_end) ?? latest(itemEnds),
-    cancelAtPeriodEnd: object.cancel_at_period_end === true,
-    cancelAt: timestamp(object.cancel_at),
-    canceledAt: timestamp(object.canceled_at),
-    endedAt: timestamp(object.ended_at),
-    trialStart: timestamp(object.trial_start),
-    trialEnd: timestamp(object.trial_end),
+    currentPeriodStart: timestamp(object.current_period_start, 'current_period_start', of) ?? earliest(itemStarts),
+    currentPeriodEnd: timestamp(object.current_period_end, 'current_period_end', of) ?? latest(itemEnds),
+    cancelAtPeriodEnd: flag(object.cancel_at_period_end, 'cancel_at_period_end', of),
+    cancelAt: timestamp(object.cancel_at, 'cancel_at', of),
+    canceledAt: timestamp(object.canceled_at, 'canceled_at', of),
+    endedAt: timestamp(object.ended_at, 'ended_at', of),
+    trialStart: timestamp(object.trial_start, 'trial_start', of),
+    trialEnd: timestamp(object.trial_end, 'trial_end', of),
     metadata,
     deleted: eventType === 'customer.subscription.deleted' || TERMINAL_SUBSCRIPTION_STATUSES.has(status),
   };
 }
 
-function itemFromStripe(item: StripeObject): SubscriptionItemState {
-  const price = isObject(item.price) ? item.price : isObject(item.plan) ? item.plan : undefined;
+function itemFromStripe(item: StripeObject, path: string, of: string): SubscriptionItemState {
+  const price = priceOf(item, path, of);
   return {
-    id: nonEmptyString(item.id),
-    priceId: price ? nonEmptyString(price.id) : nonEmptyString(item.price),
-    productId: price ? idOf(price.product) : null,
-    lookupKey: price ? nonEmptyString(price.lookup_key) : null,
-    quantity: typeof item.quantity === 'number' ? item.quantity : null,
-    currentPeriodStart: timestamp(item.current_period_start)?.toISOString() ?? null,
-    currentPeriodEnd: timestamp(item.current_period_end)?.toISOString() ?? null,
+    id: optionalString(item.id, `${path}.id`, of),
+    priceId: price ? optionalString(price.id, `${path}.price.id`, of) : optionalId(item.price, `${path}.price`, of),
+    productId: price ? optionalId(price.product, `${path}.price.product`, of) : null,
+    lookupKey: price ? optionalString(price.lookup_key, `${path}.price.lookup_key`, of) : null,
+    quantity: integer(item.quantity, `${path}.quantity`, of, 0, Number.MAX_SAFE_INTEGER),
+    currentPeriodStart: timestamp(item.current_period_start, `${path}.current_period_start`, of)?.toISOString() ?? null,
+    currentPeriodEnd: timestamp(item.current_period_end, `${path}.current_period_end`, of)?.toISOString() ?? null,
   };
 }
 
+/** An item's price (current versions), or its plan (older ones), when expanded as an object. */
+function priceOf(item: StripeObject, path: string, of: string): StripeObject | undefined {
+  if (isObject(item.price)) {
+    return item.price;
+  }
+  if (isObject(item.plan)) {
+    return item.plan;
+  }
+  if (item.plan !== undefined && item.plan !== null) {
+    throw malformed(`${path}.plan`, of, 'an object', item.plan);
+  }
+  return undefined;
+}
+
 /** `metadata.features` of an item's price: "a, b,c" → ["a", "b", "c"]. */
-function priceFeatures(item: StripeObject): string[] {
-  const price = isObject(item.price) ? item.price : isObject(item.plan) ? item.plan : undefined;
-  const features = price && isObject(price.metadata) ? price.metadata.features : undefined;
-  return typeof features === 'string'
+function priceFeatures(item: StripeObject, path: string, of: string): string[] {
+  const price = priceOf(item, path, of);
+  const metadata = price ? metadataOf(price.metadata, `${path}.price.metadata`, of) : {};
+  const features = optionalString(metadata.features, `${path}.price.metadata.features`, of);
+  return features
     ? features
         .split(',')
         .map((f) => f.trim())
@@ -181,146 +201,270 @@ function priceFeatures(item: StripeObject): string[] {
 }
 
 export function customerFromStripe(object: StripeObject): CustomerState {
-  const id = requiredId(object.id, 'customer id');
-  const metadata = isObject(object.metadata) ? object.metadata : {};
+  const id = requiredId(object.id, 'id', 'of a customer');
+  const of = `of customer ${id}`;
+  const metadata = metadataOf(object.metadata, 'metadata', of);
   return {
     id,
-    userId: nonEmptyString(metadata.user_id),
-    email: nonEmptyString(object.email),
-    name: nonEmptyString(object.name),
+    userId: optionalString(metadata.user_id, 'metadata.user_id', of),
+    email: optionalString(object.email, 'email', of),
+    name: optionalString(object.name, 'name', of),
     metadata,
   };
 }
 
 export function invoiceFromStripe(object: StripeObject): InvoiceState {
-  const id = requiredId(object.id, 'invoice id');
-  const customerId = requiredId(object.customer, `customer of invoice ${id}`);
-  const parent = isObject(object.parent) ? object.parent : undefined;
-  const details = parent && isObject(parent.subscription_details) ? parent.subscription_details : undefined;
-  const subscriptionId = idOf(details?.subscription) ?? idOf(object.subscription);
+  const id = requiredId(object.id, 'id', 'of an invoice');
+  const of = `of invoice ${id}`;
+  const customerId = requiredId(object.customer, 'customer', of);
+  const parent = optionalObject(object.parent, 'parent', of);
+  const details = parent ? optionalObject(parent.subscription_details, 'parent.subscription_details', of) : null;
+  const subscriptionId =
+    (details ? optionalId(details.subscription, 'parent.subscription_details.subscription', of) : null) ??
+    optionalId(object.subscription, 'subscription', of);
   // The period a subscription invoice pays for is on its subscription lines (the invoice's own
   // period_start/period_end cover the previous period on renewals): the latest-starting line that
   // is not a proration, since prorations and usage billed in arrears cover earlier periods.
-  const lines = listData(object.lines).filter(isSubscriptionLine);
-  const billed = lines.filter((l) => !isProration(l));
+  const lines = listData(object.lines, 'lines', of).flatMap((line, i) =>
+    subscriptionLine(line, `lines.data[${i}]`, of),
+  );
+  const billed = lines.filter((l) => !l.proration);
   const period = latestPeriod(billed.length > 0 ? billed : lines);
-  const transitions = isObject(object.status_transitions) ? object.status_transitions : {};
+  const transitions = optionalObject(object.status_transitions, 'status_transitions', of) ?? {};
   return {
     id,
     customerId,
     subscriptionId,
-    status: requiredString(object.status, `status of invoice ${id}`),
-    billingReason: nonEmptyString(object.billing_reason),
-    currency: nonEmptyString(object.currency),
-    amountDue: integer(object.amount_due),
-    amountPaid: integer(object.amount_paid),
-    periodStart: period?.start ?? timestamp(object.period_start),
-    periodEnd: period?.end ?? timestamp(object.period_end),
-    attemptCount: integer(object.attempt_count),
-    nextPaymentAttempt: timestamp(object.next_payment_attempt),
-    paidAt: timestamp(transitions.paid_at),
+    status: requiredString(object.status, 'status', of),
+    billingReason: optionalString(object.billing_reason, 'billing_reason', of),
+    currency: optionalString(object.currency, 'currency', of),
+    amountDue: amount(object.amount_due, 'amount_due', of),
+    amountPaid: amount(object.amount_paid, 'amount_paid', of),
+    periodStart: period?.start ?? timestamp(object.period_start, 'period_start', of),
+    periodEnd: period?.end ?? timestamp(object.period_end, 'period_end', of),
+    // attempt_count is an integer column.
+    attemptCount: integer(object.attempt_count, 'attempt_count', of, 0, INT32_MAX),
+    nextPaymentAttempt: timestamp(object.next_payment_attempt, 'next_payment_attempt', of),
+    paidAt: timestamp(transitions.paid_at, 'status_transitions.paid_at', of),
   };
 }
 
-function isProration(line: StripeObject): boolean {
-  const parent = isObject(line.parent) ? line.parent : undefined;
-  const details = parent && isObject(parent.subscription_item_details) ? parent.subscription_item_details : undefined;
-  return details?.proration === true || line.proration === true;
+interface SubscriptionLine {
+  proration: boolean;
+  start: Date | null;
+  end: Date | null;
+}
+
+/** A line for a subscription item, as a one-element list; other lines (one-off items) are not read. */
+function subscriptionLine(line: StripeObject, path: string, of: string): SubscriptionLine[] {
+  const parent = optionalObject(line.parent, `${path}.parent`, of);
+  const details = parent
+    ? optionalObject(parent.subscription_item_details, `${path}.parent.subscription_item_details`, of)
+    : null;
+  if (details === null && line.type !== 'subscription') {
+    return [];
+  }
+  const period = optionalObject(line.period, `${path}.period`, of) ?? {};
+  return [
+    {
+      proration:
+        (details ? flag(details.proration, `${path}.parent.subscription_item_details.proration`, of) : false) ||
+        flag(line.proration, `${path}.proration`, of),
+      start: timestamp(period.start, `${path}.period.start`, of),
+      end: timestamp(period.end, `${path}.period.end`, of),
+    },
+  ];
 }
 
 /** The period of the line that starts last. */
-function latestPeriod(lines: StripeObject[]): { start: Date; end: Date | null } | undefined {
+function latestPeriod(lines: SubscriptionLine[]): { start: Date; end: Date | null } | undefined {
   let best: { start: Date; end: Date | null } | undefined;
-  for (const line of lines) {
-    const period = isObject(line.period) ? line.period : {};
-    const start = timestamp(period.start);
+  for (const { start, end } of lines) {
     if (start && (!best || start > best.start)) {
-      best = { start, end: timestamp(period.end) };
+      best = { start, end };
     }
   }
   return best;
 }
 
-function isSubscriptionLine(line: StripeObject): boolean {
-  const parent = isObject(line.parent) ? line.parent : undefined;
-  return (parent !== undefined && isObject(parent.subscription_item_details)) || line.type === 'subscription';
-}
-
 export function entitlementSummaryFromStripe(object: StripeObject): EntitlementSummaryState {
-  const customerId = requiredId(object.customer, 'customer of the entitlement summary');
-  const entitlements = listData(object.entitlements)
-    .map((e) => ({ feature: idOf(e.feature), lookupKey: nonEmptyString(e.lookup_key) }))
+  const customerId = requiredId(object.customer, 'customer', 'of an entitlement summary');
+  const of = `of the entitlement summary of ${customerId}`;
+  const entitlements = listData(object.entitlements, 'entitlements', of)
+    .map((e, i) => ({
+      feature: optionalId(e.feature, `entitlements.data[${i}].feature`, of),
+      lookupKey: optionalString(e.lookup_key, `entitlements.data[${i}].lookup_key`, of),
+    }))
     .filter((e): e is { feature: string | null; lookupKey: string } => e.lookupKey !== null);
-  const list = isObject(object.entitlements) ? object.entitlements : {};
+  const list = optionalObject(object.entitlements, 'entitlements', of) ?? {};
   return {
     customerId,
     lookupKeys: unique(entitlements.map((e) => e.lookupKey)),
     entitlements,
-    hasMore: list.has_more === true,
+    hasMore: flag(list.has_more, 'entitlements.has_more', of),
   };
 }
 
 export function checkoutSessionFromStripe(object: StripeObject): CheckoutSessionState {
-  const id = requiredId(object.id, 'checkout session id');
-  const details = isObject(object.customer_details) ? object.customer_details : {};
+  const id = requiredId(object.id, 'id', 'of a checkout session');
+  const of = `of checkout session ${id}`;
+  const details = optionalObject(object.customer_details, 'customer_details', of) ?? {};
   return {
     id,
-    mode: nonEmptyString(object.mode),
-    status: nonEmptyString(object.status),
-    paymentStatus: nonEmptyString(object.payment_status),
-    customerId: idOf(object.customer),
-    subscriptionId: idOf(object.subscription),
-    paymentIntentId: idOf(object.payment_intent),
-    userId: nonEmptyString(object.client_reference_id),
-    email: nonEmptyString(details.email) ?? nonEmptyString(object.customer_email),
-    amountTotal: integer(object.amount_total),
-    currency: nonEmptyString(object.currency),
-    metadata: isObject(object.metadata) ? object.metadata : {},
+    mode: optionalString(object.mode, 'mode', of),
+    status: optionalString(object.status, 'status', of),
+    paymentStatus: optionalString(object.payment_status, 'payment_status', of),
+    customerId: optionalId(object.customer, 'customer', of),
+    subscriptionId: optionalId(object.subscription, 'subscription', of),
+    paymentIntentId: optionalId(object.payment_intent, 'payment_intent', of),
+    userId: optionalString(object.client_reference_id, 'client_reference_id', of),
+    email:
+      optionalString(details.email, 'customer_details.email', of) ??
+      optionalString(object.customer_email, 'customer_email', of),
+    amountTotal: amount(object.amount_total, 'amount_total', of),
+    currency: optionalString(object.currency, 'currency', of),
+    metadata: metadataOf(object.metadata, 'metadata', of),
   };
 }
 
 // --- small readers ---------------------------------------------------------------------------
+// Each takes the field's path and its owner ("of subscription sub_…") for its error. Absent
+// (undefined) and null read as null: Stripe leaves out or nulls what does not apply. Anything else
+// of the wrong type or out of range is malformed.
 
-/** An id, whether the field holds it as a string or holds the expanded object. */
-export function idOf(value: unknown): string | null {
+/** 9999-12-31T23:59:59Z, the last second PostgreSQL and toISOString both write with a four-digit year. */
+const MAX_TIMESTAMP_SECONDS = 253_402_300_799;
+const INT32_MAX = 2_147_483_647;
+
+function isAbsent(value: unknown): value is null | undefined {
+  return value === undefined || value === null;
+}
+
+function malformed(path: string, of: string, expected: string, value: unknown): PermanentEventError {
+  return new PermanentEventError(`malformed object: ${path} ${of} is not ${expected} (got ${preview(value)})`);
+}
+
+/** The offending value, short: enough to recognise it in the dead letter's error. */
+function preview(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+/** An id, whether the field holds it as a string or holds the expanded object; blank reads as null. */
+function optionalId(value: unknown, path: string, of: string): string | null {
+  if (isAbsent(value)) {
+    return null;
+  }
   if (typeof value === 'string') {
     return nonEmptyString(value);
   }
-  return isObject(value) ? nonEmptyString(value.id) : null;
+  if (isObject(value)) {
+    return optionalString(value.id, `${path}.id`, of);
+  }
+  throw malformed(path, of, 'an id or an object with an id', value);
 }
 
-function requiredId(value: unknown, what: string): string {
-  const id = idOf(value);
+function requiredId(value: unknown, path: string, of: string): string {
+  const id = optionalId(value, path, of);
   if (!id) {
-    throw new PermanentEventError(`malformed object: no ${what}`);
+    throw new PermanentEventError(`malformed object: no ${path} ${of}`);
   }
   return id;
 }
 
-function requiredString(value: unknown, what: string): string {
-  const text = nonEmptyString(value);
+function requiredString(value: unknown, path: string, of: string): string {
+  const text = optionalString(value, path, of);
   if (!text) {
-    throw new PermanentEventError(`malformed object: no ${what}`);
+    throw new PermanentEventError(`malformed object: no ${path} ${of}`);
   }
   return text;
 }
 
-export function nonEmptyString(value: unknown): string | null {
-  return typeof value === 'string' && value.trim() !== '' ? value : null;
+/** A string; blank reads as null. */
+function optionalString(value: unknown, path: string, of: string): string | null {
+  if (isAbsent(value)) {
+    return null;
+  }
+  if (typeof value !== 'string') {
+    throw malformed(path, of, 'a string', value);
+  }
+  return nonEmptyString(value);
 }
 
-function integer(value: unknown): number | null {
-  return typeof value === 'number' && Number.isSafeInteger(value) ? value : null;
+function nonEmptyString(value: string): string | null {
+  return value.trim() !== '' ? value : null;
 }
 
-/** Unix seconds → Date; anything else → null. */
-export function timestamp(value: unknown): Date | null {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? new Date(value * 1000) : null;
+/** An amount in minor units: a safe integer (the columns are bigint). */
+function amount(value: unknown, path: string, of: string): number | null {
+  return integer(value, path, of, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
 }
 
-function listData(list: unknown): StripeObject[] {
-  const data = isObject(list) ? list.data : undefined;
-  return Array.isArray(data) ? data.filter(isObject) : [];
+function integer(value: unknown, path: string, of: string, min: number, max: number): number | null {
+  if (isAbsent(value)) {
+    return null;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw malformed(path, of, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+/**
+ * Unix seconds → Date, up to the year 9999; 0 reads as unset. Past that range a Date is invalid,
+ * and would throw only where it is written (toISOString, the driver), after the checks.
+ */
+function timestamp(value: unknown, path: string, of: string): Date | null {
+  if (isAbsent(value) || value === 0) {
+    return null;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMESTAMP_SECONDS) {
+    throw malformed(path, of, 'a Unix timestamp in seconds up to the year 9999', value);
+  }
+  return new Date(value * 1000);
+}
+
+function flag(value: unknown, path: string, of: string): boolean {
+  if (isAbsent(value)) {
+    return false;
+  }
+  if (typeof value !== 'boolean') {
+    throw malformed(path, of, 'true or false', value);
+  }
+  return value;
+}
+
+function optionalObject(value: unknown, path: string, of: string): StripeObject | null {
+  if (isAbsent(value)) {
+    return null;
+  }
+  if (!isObject(value)) {
+    throw malformed(path, of, 'an object', value);
+  }
+  return value;
+}
+
+/** Metadata: an object (its values are the account's own strings); absent reads as empty. */
+function metadataOf(value: unknown, path: string, of: string): StripeObject {
+  return optionalObject(value, path, of) ?? {};
+}
+
+/** A Stripe list (`{"object":"list","data":[…]}`): its objects; absent reads as empty. */
+function listData(list: unknown, path: string, of: string): StripeObject[] {
+  const object = optionalObject(list, path, of);
+  if (!object) {
+    return [];
+  }
+  const { data } = object;
+  if (!Array.isArray(data)) {
+    throw malformed(`${path}.data`, of, 'an array', data);
+  }
+  return data.map((element: unknown, i) => {
+    if (!isObject(element)) {
+      throw malformed(`${path}.data[${i}]`, of, 'an object', element);
+    }
+    return element;
+  });
 }
 
 function unique(values: Array<string | null>): string[] {
@@ -361,24 +505,29 @@ export interface FailedTopUp {
   paymentMethodId: string | null;
 }
 
-function isTopUp(object: StripeObject): boolean {
-  return isObject(object.metadata) && object.metadata.purpose === TOP_UP_PURPOSE;
+function isTopUp(object: StripeObject, of: string): boolean {
+  return metadataOf(object.metadata, 'metadata', of).purpose === TOP_UP_PURPOSE;
+}
+
+function currencyOf(object: StripeObject, of: string): string | null {
+  return optionalString(object.currency, 'currency', of)?.toLowerCase() ?? null;
 }
 
 /** A paid one-time Checkout Session for a top-up (credits `amount_total`), else null. */
 export function topUpFromCheckoutSession(object: StripeObject): TopUp | null {
-  if (!isTopUp(object) || object.mode !== 'payment' || object.payment_status !== 'paid') {
+  const of = `of checkout session ${optionalId(object.id, 'id', 'of a checkout session') ?? '(no id)'}`;
+  if (!isTopUp(object, of) || object.mode !== 'payment' || object.payment_status !== 'paid') {
     return null;
   }
-  const intent = isObject(object.payment_intent) ? object.payment_intent : undefined;
+  const intent = isObject(object.payment_intent) ? object.payment_intent : null;
   return {
-    customerId: idOf(object.customer),
-    paymentIntentId: idOf(object.payment_intent),
-    amount: integer(object.amount_total),
-    currency: nonEmptyString(object.currency)?.toLowerCase() ?? null,
+    customerId: optionalId(object.customer, 'customer', of),
+    paymentIntentId: optionalId(object.payment_intent, 'payment_intent', of),
+    amount: amount(object.amount_total, 'amount_total', of),
+    currency: currencyOf(object, of),
     // Only when the PaymentIntent is expanded, which a webhook's session never is (it holds the id):
     // the method normally comes from the PaymentIntent's own event (see WalletService).
-    paymentMethodId: intent ? idOf(intent.payment_method) : null,
+    paymentMethodId: intent ? optionalId(intent.payment_method, 'payment_intent.payment_method', of) : null,
   };
 }
 
@@ -386,45 +535,49 @@ export function topUpFromCheckoutSession(object: StripeObject): TopUp | null {
 export function paymentMethodOfPaymentIntent(
   object: StripeObject,
 ): { paymentIntentId: string; customerId: string | null; paymentMethodId: string } | null {
-  const paymentMethodId = idOf(object.payment_method);
+  const paymentIntentId = requiredId(object.id, 'id', 'of a payment intent');
+  const of = `of payment intent ${paymentIntentId}`;
+  const paymentMethodId = optionalId(object.payment_method, 'payment_method', of);
   if (!paymentMethodId) {
     return null;
   }
-  return {
-    paymentIntentId: requiredId(object.id, 'payment intent id'),
-    customerId: idOf(object.customer),
-    paymentMethodId,
-  };
+  return { paymentIntentId, customerId: optionalId(object.customer, 'customer', of), paymentMethodId };
 }
 
 /** A succeeded top-up PaymentIntent (credits `amount_received`), else null. */
 export function topUpFromPaymentIntent(object: StripeObject): TopUp | null {
-  if (!isTopUp(object)) {
+  const paymentIntentId = requiredId(object.id, 'id', 'of a payment intent');
+  const of = `of payment intent ${paymentIntentId}`;
+  if (!isTopUp(object, of)) {
     return null;
   }
   return {
-    customerId: idOf(object.customer),
-    paymentIntentId: requiredId(object.id, 'payment intent id'),
-    amount: integer(object.amount_received),
-    currency: nonEmptyString(object.currency)?.toLowerCase() ?? null,
-    paymentMethodId: idOf(object.payment_method),
+    customerId: optionalId(object.customer, 'customer', of),
+    paymentIntentId,
+    amount: amount(object.amount_received, 'amount_received', of),
+    currency: currencyOf(object, of),
+    paymentMethodId: optionalId(object.payment_method, 'payment_method', of),
   };
 }
 
 /** A failed top-up PaymentIntent with its last error, else null. */
 export function failedTopUpFromPaymentIntent(object: StripeObject): FailedTopUp | null {
-  if (!isTopUp(object)) {
+  const paymentIntentId = requiredId(object.id, 'id', 'of a payment intent');
+  const of = `of payment intent ${paymentIntentId}`;
+  if (!isTopUp(object, of)) {
     return null;
   }
-  const error = isObject(object.last_payment_error) ? object.last_payment_error : {};
+  const error = optionalObject(object.last_payment_error, 'last_payment_error', of) ?? {};
   return {
-    paymentIntentId: requiredId(object.id, 'payment intent id'),
-    customerId: idOf(object.customer),
-    amount: integer(object.amount),
-    currency: nonEmptyString(object.currency)?.toLowerCase() ?? null,
-    code: nonEmptyString(error.code),
-    declineCode: nonEmptyString(error.decline_code),
-    message: nonEmptyString(error.message),
-    paymentMethodId: idOf(error.payment_method) ?? idOf(object.payment_method),
+    paymentIntentId,
+    customerId: optionalId(object.customer, 'customer', of),
+    amount: amount(object.amount, 'amount', of),
+    currency: currencyOf(object, of),
+    code: optionalString(error.code, 'last_payment_error.code', of),
+    declineCode: optionalString(error.decline_code, 'last_payment_error.decline_code', of),
+    message: optionalString(error.message, 'last_payment_error.message', of),
+    paymentMethodId:
+      optionalId(error.payment_method, 'last_payment_error.payment_method', of) ??
+      optionalId(object.payment_method, 'payment_method', of),
   };
 }

@@ -155,6 +155,26 @@ describe('billing: each event type moves the state as documented', () => {
     });
   });
 
+  it('dead-letters a subscription whose current_period_start is 1e300 on its first attempt, naming the field', async () => {
+    const w = newWorld();
+    const event = fixtureEvent('customer.subscription.updated.legacy', w);
+    event.data.object.current_period_start = 1e300;
+    expect(await deliverAndSettle(t, db.pool, event as { id: string })).toBe('dead');
+    const { rows } = await db.pool.query(
+      `SELECT e.attempts, d.retry_count, d.error FROM subscription_events e
+         JOIN webhook_dead_letter_queue d ON d.event_id = e.id WHERE e.stripe_event_id = $1`,
+      [event.id],
+    );
+    expect(rows).toEqual([
+      {
+        attempts: 1,
+        retry_count: 1,
+        error: expect.stringContaining(`current_period_start of subscription ${w.subscription}`) as string,
+      },
+    ]);
+    expect(await count(db.pool, 'subscriptions', 'stripe_subscription_id = $1', [w.subscription])).toBe(0);
+  });
+
   it('applies updated(active) delivered before created(incomplete): active', async () => {
     const w = newWorld();
     await apply('customer.subscription.updated', w);
