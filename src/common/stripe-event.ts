@@ -1,4 +1,5 @@
 import { AppError, ErrorCode } from './app-error';
+import { jsonDeeperThan } from './json-depth';
 
 /** A Stripe event as accepted at the door: the envelope fields we rely on, and the object it carries. */
 export interface StripeEvent {
@@ -15,6 +16,12 @@ export interface StripeEvent {
 }
 
 const MAX_ID_LENGTH = 255;
+/**
+ * Objects and arrays nested deeper than this (the event itself being level 1) are refused before
+ * anything is stored: Stripe's events nest about ten levels, and far deeper ones would make
+ * PostgreSQL's jsonb parser run out of stack (54001), which is the payload's fault, not the server's.
+ */
+export const MAX_JSON_DEPTH = 64;
 /** 9999-12-31T23:59:59Z: the last second `to_timestamp` turns into a four-digit year. */
 const MAX_CREATED_SECONDS = 253_402_300_799;
 
@@ -28,12 +35,17 @@ function isStorableName(value: unknown): value is string {
 
 /**
  * Parses a verified body into a Stripe event, or refuses it as `invalid_payload`: it must be a JSON
- * object with a string `id`, a string `type` and an object `data.object`.
+ * object, at most MAX_JSON_DEPTH levels deep, with a string `id`, a string `type` and an object
+ * `data.object`.
  */
 export function parseStripeEvent(rawBody: Buffer | string): StripeEvent {
+  const text = typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8');
+  if (jsonDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw invalidPayload(`The body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep.`);
+  }
   let payload: unknown;
   try {
-    payload = JSON.parse(typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8'));
+    payload = JSON.parse(text);
   } catch {
     throw invalidPayload('The body is not valid JSON.');
   }

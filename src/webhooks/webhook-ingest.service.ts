@@ -106,7 +106,11 @@ export class WebhookIngestService {
   }
 }
 
-/** A SQLSTATE the server raises when it cannot take a write now, as opposed to a bug in the statement. */
+/**
+ * A SQLSTATE the server raises when it cannot take a write now, as opposed to a bug in the statement
+ * or a limit the event itself hits (class 54, program limit: 54001 for JSON nested too deep), which
+ * retrying cannot get past.
+ */
 function isServerRefusal(state: string): boolean {
-  return /^[0-9A-Z]{5}$/.test(state) && !['22', '23', '42'].includes(state.slice(0, 2));
+  return /^[0-9A-Z]{5}$/.test(state) && !['22', '23', '42', '54'].includes(state.slice(0, 2));
 }

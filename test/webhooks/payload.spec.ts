@@ -75,6 +75,60 @@ describe('POST /webhooks/stripe: payloads and limits', () => {
     );
   });
 
+  /** A signed event whose data.object holds `levels` nested arrays (the event itself is level 1, data 2, object 3). */
+  const nestedEvent = (levels: number): { id: string; body: string } => {
+    const event = stripeEvent('customer.created', { id: randomId('cus'), nested: 'HERE' });
+    const arrays = levels - 3;
+    return {
+      id: event.id as string,
+      body: JSON.stringify(event).replace('"HERE"', '['.repeat(arrays) + ']'.repeat(arrays)),
+    };
+  };
+
+  it('refuses a signed event nested 20,000 levels deep in data.object with 400 invalid_payload, before any SQL', async () => {
+    const { id, body } = nestedEvent(20_000);
+    expect(body.length).toBeLessThan(41_000);
+    const res = await t.deliver(body);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      statusCode: 400,
+      error: 'invalid_payload',
+      message: 'The body nests objects and arrays more than 64 levels deep.',
+    });
+    expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [id])).toBe(0);
+  });
+
+  it('stores an event nested 64 levels deep and refuses 65', async () => {
+    const fits = nestedEvent(64);
+    expect((await t.deliver(fits.body)).status).toBe(200);
+    expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [fits.id])).toBe(1);
+    await expectInvalidPayload(nestedEvent(65).body);
+  });
+
+  it('never answers 503 for a program limit the server raises about the event (class 54): only the server state is 503', async () => {
+    // As PostgreSQL's jsonb parser does for nesting past its stack (54001), raised here for one id.
+    await db.pool.query(`CREATE FUNCTION refuse_too_complex() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.stripe_event_id LIKE 'evt_too_complex_%' THEN
+          RAISE EXCEPTION 'stack depth limit exceeded' USING ERRCODE = '54001';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await db.pool.query(
+      'CREATE TRIGGER refuse_too_complex BEFORE INSERT ON subscription_events FOR EACH ROW EXECUTE FUNCTION refuse_too_complex()',
+    );
+    try {
+      const event = stripeEvent('customer.created', { id: randomId('cus') }, { id: randomId('evt_too_complex') });
+      const res = await t.deliver(event);
+      expect(res.status).toBe(500);
+      expect(res.body).toEqual({ statusCode: 500, error: 'internal_error', message: 'Internal server error.' });
+      expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [event.id])).toBe(0);
+    } finally {
+      await db.pool.query('DROP TRIGGER refuse_too_complex ON subscription_events');
+      await db.pool.query('DROP FUNCTION refuse_too_complex()');
+    }
+  });
+
   it('answers 413 payload_too_large above WEBHOOK_MAX_BODY_BYTES and stores nothing', async () => {
     const before = await count(db.pool, 'subscription_events');
     const event = stripeEvent('customer.created', { id: 'cus_big', blob: 'x'.repeat(1_100_000) });
