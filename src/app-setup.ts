@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { json, raw } from 'express';
+import { json } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
@@ -10,19 +10,30 @@ import { LifecycleService } from './common/lifecycle.service';
 import { AppConfig, Environment } from './config/app-config';
 import { withDevelopmentSecrets } from './config/development-secrets';
 import { resolveDatabase } from './database/database-location';
+import { defaultHttpLimits, HttpLimits } from './http/http-limits';
+import { HttpServerGuard } from './http/http-server-guard';
 import { MetricsService } from './metrics/metrics.service';
 import { webhookMetrics } from './metrics/webhook-metrics.middleware';
 import { leaseMs } from './queue/retry-policy';
+import { BodyBudget } from './webhooks/body-budget';
+import { StripeSignatureVerifier } from './webhooks/stripe-signature.verifier';
+import { webhookBody } from './webhooks/webhook-body.middleware';
 
 /** The JSON body limit of every route but the webhook (admin and product APIs take small bodies). */
 const API_BODY_LIMIT = '256kb';
 
+export interface AppOptions {
+  /** Tests shorten these to see them act; the service runs with the defaults. */
+  httpLimits?: Partial<HttpLimits>;
+}
+
 /**
- * Builds the application exactly as it runs, for main and for tests. The webhook route gets its
- * body as raw bytes, limited to WEBHOOK_MAX_BODY_BYTES: the signature is computed over those bytes,
- * and no parser may refuse the request before the signature is checked.
+ * Builds the application exactly as it runs, for main and for tests, server timeouts included. The
+ * webhook route gets its body as raw bytes, limited to WEBHOOK_MAX_BODY_BYTES: the signature is
+ * computed over those bytes, and nothing may refuse the request before the signature check but the
+ * limits on what the body may cost (size, time, memory in flight).
  */
-export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
+export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {
     bodyParser: false,
     bufferLogs: true,
@@ -30,8 +41,19 @@ export async function createApp(config: AppConfig): Promise<NestExpressApplicati
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  const limits = { ...defaultHttpLimits(config.webhookMaxBodyBytes), ...options.httpLimits };
+  new HttpServerGuard(app.getHttpServer(), limits);
   app.use('/webhooks/stripe', webhookMetrics(app.get(MetricsService)));
-  app.use('/webhooks/stripe', raw({ type: () => true, limit: config.webhookMaxBodyBytes }));
+  const verifier = app.get(StripeSignatureVerifier);
+  app.use(
+    '/webhooks/stripe',
+    webhookBody({
+      checkHeader: (header) => verifier.checkHeader(header),
+      maxBytes: config.webhookMaxBodyBytes,
+      timeoutMs: limits.webhookBodyTimeoutMs,
+      budget: new BodyBudget(limits.webhookBodyBudgetBytes),
+    }),
+  );
   app.use(json({ limit: API_BODY_LIMIT }));
   app.useGlobalFilters(new AllExceptionsFilter());
   app.useGlobalPipes(new AppValidationPipe());

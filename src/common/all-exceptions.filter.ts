@@ -85,7 +85,11 @@ function asBodyParserError(exception: unknown): ErrorBody | undefined {
       return { statusCode: 400, error: ErrorCode.InvalidRequest, message: 'The request body is not valid JSON.' };
     case 'encoding.unsupported':
     case 'charset.unsupported':
-      return { statusCode: 415, error: ErrorCode.InvalidRequest, message: 'Unsupported content encoding or charset.' };
+      return {
+        statusCode: 415,
+        error: ErrorCode.UnsupportedEncoding,
+        message: 'Unsupported content encoding or charset.',
+      };
     case 'request.aborted':
       return { statusCode: 400, error: ErrorCode.InvalidRequest, message: 'The request was aborted.' };
     default:

@@ -5,6 +5,8 @@ export enum ErrorCode {
   InvalidSignature = 'invalid_signature',
   InvalidPayload = 'invalid_payload',
   PayloadTooLarge = 'payload_too_large',
+  RequestTimeout = 'request_timeout',
+  UnsupportedEncoding = 'unsupported_encoding',
   InvalidRequest = 'invalid_request',
   Unauthorized = 'unauthorized',
   NotFound = 'not_found',
@@ -17,6 +19,8 @@ const STATUS_BY_CODE: Record<ErrorCode, HttpStatus> = {
   [ErrorCode.InvalidSignature]: HttpStatus.BAD_REQUEST,
   [ErrorCode.InvalidPayload]: HttpStatus.BAD_REQUEST,
   [ErrorCode.PayloadTooLarge]: HttpStatus.PAYLOAD_TOO_LARGE,
+  [ErrorCode.RequestTimeout]: HttpStatus.REQUEST_TIMEOUT,
+  [ErrorCode.UnsupportedEncoding]: HttpStatus.UNSUPPORTED_MEDIA_TYPE,
   [ErrorCode.InvalidRequest]: HttpStatus.BAD_REQUEST,
   [ErrorCode.Unauthorized]: HttpStatus.UNAUTHORIZED,
   [ErrorCode.NotFound]: HttpStatus.NOT_FOUND,
@@ -48,10 +52,14 @@ export function errorCodeForStatus(status: number): ErrorCode {
       return ErrorCode.Unauthorized;
     case 404:
       return ErrorCode.NotFound;
+    case 408:
+      return ErrorCode.RequestTimeout;
     case 409:
       return ErrorCode.Conflict;
     case 413:
       return ErrorCode.PayloadTooLarge;
+    case 415:
+      return ErrorCode.UnsupportedEncoding;
     case 503:
       return ErrorCode.Unavailable;
     default:

@@ -5,13 +5,16 @@ const OUTCOME_BY_ERROR: Record<string, ReceivedOutcome> = {
   invalid_signature: 'invalid_signature',
   invalid_payload: 'invalid_payload',
   payload_too_large: 'payload_too_large',
+  request_timeout: 'timeout',
   unavailable: 'unavailable',
 };
 
 /**
  * Counts every webhook delivery by outcome and times it, from arrival to the last byte of the
- * answer; mounted before the body parser so that 413s are counted too. The controller notes the
- * event type and duplicates in `res.locals`; the exception filter notes the error code.
+ * answer; mounted before the body reader so that its refusals are counted too. The controller notes
+ * the event type and duplicates in `res.locals`; the exception filter notes the error code. A
+ * delivery whose connection closes before its answer is sent (the client gave up, or its socket was
+ * cut) is counted as `aborted`.
  */
 export function webhookMetrics(metrics: MetricsService) {
   return (request: Request, response: Response, next: NextFunction): void => {
@@ -20,21 +23,27 @@ export function webhookMetrics(metrics: MetricsService) {
       return;
     }
     const started = process.hrtime.bigint();
-    response.on('finish', () => {
-      const locals = response.locals as { eventType?: string; duplicate?: boolean; errorCode?: string };
-      const outcome: ReceivedOutcome =
-        response.statusCode === 200
-          ? locals.duplicate
-            ? 'duplicate'
-            : 'accepted'
-          : (OUTCOME_BY_ERROR[locals.errorCode ?? ''] ??
-            (response.statusCode === 413
-              ? 'payload_too_large'
-              : response.statusCode === 503
-                ? 'unavailable'
-                : 'error'));
-      metrics.webhookReceived(locals.eventType, outcome, Number(process.hrtime.bigint() - started) / 1e9);
+    const count = (outcome: ReceivedOutcome): void => {
+      const { eventType } = response.locals as { eventType?: string };
+      metrics.webhookReceived(eventType, outcome, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    response.once('finish', () => count(outcomeOf(response)));
+    response.once('close', () => {
+      if (!response.writableFinished) {
+        count('aborted');
+      }
     });
     next();
   };
+}
+
+function outcomeOf(response: Response): ReceivedOutcome {
+  const locals = response.locals as { duplicate?: boolean; errorCode?: string };
+  if (response.statusCode === 200) {
+    return locals.duplicate ? 'duplicate' : 'accepted';
+  }
+  return (
+    OUTCOME_BY_ERROR[locals.errorCode ?? ''] ??
+    (response.statusCode === 413 ? 'payload_too_large' : response.statusCode === 503 ? 'unavailable' : 'error')
+  );
 }

@@ -5,17 +5,20 @@ import {
   ApiHeader,
   ApiOkResponse,
   ApiPayloadTooLargeResponse,
+  ApiRequestTimeoutResponse,
   ApiServiceUnavailableResponse,
   ApiTags,
+  ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { AppError, ErrorCode } from '../common/app-error';
 import { parseStripeEvent } from '../common/stripe-event';
 import { StripeSignatureVerifier } from './stripe-signature.verifier';
 import { WebhookIngestService } from './webhook-ingest.service';
 
 /**
- * POST /webhooks/stripe. The body arrives as raw bytes (see app-setup.ts): nothing parses it before
- * the signature is checked. 200 is sent only once the event is committed.
+ * POST /webhooks/stripe. The body arrives as raw bytes, never inflated (see webhook-body.middleware.ts):
+ * nothing parses it before the signature is checked. 200 is sent only once the event is committed.
  */
 @Controller('webhooks')
 export class WebhooksController {
@@ -38,13 +41,26 @@ export class WebhooksController {
   })
   @ApiBadRequestResponse({ description: 'invalid_signature, or invalid_payload' })
   @ApiPayloadTooLargeResponse({ description: 'payload_too_large: above WEBHOOK_MAX_BODY_BYTES' })
-  @ApiServiceUnavailableResponse({ description: 'unavailable: the database cannot take the write; Stripe retries' })
+  @ApiRequestTimeoutResponse({ description: 'request_timeout: the body did not arrive within 10 seconds' })
+  @ApiUnsupportedMediaTypeResponse({ description: 'unsupported_encoding: a signed body with a Content-Encoding' })
+  @ApiServiceUnavailableResponse({
+    description:
+      'unavailable: the database cannot take the write, or too many bodies are being received; Stripe retries',
+  })
   async receive(
     @Req() request: Request,
     @Res({ passthrough: true }) response: Response,
   ): Promise<{ received: true; duplicate?: true }> {
     const rawBody: Buffer = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     this.verifier.verify(rawBody, request.headers['stripe-signature']);
+    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding && encoding !== 'identity') {
+      // Stripe never compresses; bodies are checked and stored as sent, never inflated.
+      throw new AppError(
+        ErrorCode.UnsupportedEncoding,
+        'The body has a Content-Encoding; Stripe sends webhook bodies uncompressed, and this endpoint does not inflate them.',
+      );
+    }
     const rawText = rawBody.toString('utf8');
     const event = parseStripeEvent(rawText);
     response.locals.eventType = event.type;

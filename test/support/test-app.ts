@@ -1,6 +1,6 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { createApp } from '../../src/app-setup';
+import { AppOptions, createApp } from '../../src/app-setup';
 import { AppConfig, Environment } from '../../src/config/app-config';
 import { EventHandler, HandlerRegistry } from '../../src/queue/handler-registry';
 import { RetryWorker } from '../../src/queue/retry-worker.service';
@@ -28,6 +28,7 @@ export async function startTestApp(
   databaseUrl: string,
   env: Environment = {},
   handlers: Record<string, EventHandler> = {},
+  options: AppOptions = {},
 ): Promise<TestApp> {
   const config = AppConfig.fromEnvironment({
     NODE_ENV: 'test',
@@ -38,7 +39,7 @@ export async function startTestApp(
     DB_MIGRATE_ON_BOOT: 'false',
     ...env,
   });
-  const app = await createApp(config);
+  const app = await createApp(config, options);
   for (const [type, handler] of Object.entries(handlers)) {
     app.get(HandlerRegistry).register(type, handler);
   }
