@@ -38,9 +38,21 @@ export async function freePort(): Promise<number> {
   return typeof address === 'object' && address ? address.port : 0;
 }
 
-/** Starts the service with exactly `env` (plus PATH/HOME), in `cwd`. */
-export function spawnService(env: Record<string, string>, cwd: string): ServiceProcess {
-  const child = spawn(process.execPath, [join(TEST_BUILD_DIR, 'src', 'main.js')], {
+/**
+ * Starts the service with exactly `env` (plus PATH/HOME), in `cwd`; with `fileDescriptorLimit`, under
+ * that limit on open files (soft and hard, as `ulimit -n` sets them).
+ */
+export function spawnService(
+  env: Record<string, string>,
+  cwd: string,
+  options: { fileDescriptorLimit?: number } = {},
+): ServiceProcess {
+  const main = join(TEST_BUILD_DIR, 'src', 'main.js');
+  const [command, args] =
+    options.fileDescriptorLimit === undefined
+      ? [process.execPath, [main]]
+      : ['/bin/sh', ['-c', `ulimit -n ${options.fileDescriptorLimit} && exec "$0" "$1"`, process.execPath, main]];
+  const child = spawn(command, args, {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
