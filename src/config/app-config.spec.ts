@@ -125,6 +125,16 @@ describe('AppConfig.fromEnvironment', () => {
     );
   });
 
+  it('takes an optional METRICS_TOKEN of at least 16 characters, never echoing a refused one', () => {
+    expect(AppConfig.fromEnvironment(valid).metricsToken).toBeUndefined();
+    expect(AppConfig.fromEnvironment({ ...valid, METRICS_TOKEN: 'scrape-token-0123456789' }).metricsToken).toBe(
+      'scrape-token-0123456789',
+    );
+    const message = problemOf({ ...valid, METRICS_TOKEN: 'short-secret' });
+    expect(message).toContain('METRICS_TOKEN');
+    expect(message).not.toContain('short-secret');
+  });
+
   it('allows missing secrets outside production (main generates them)', () => {
     const config = AppConfig.fromEnvironment({ NODE_ENV: 'development' });
     expect(config.stripeWebhookSecrets).toEqual([]);

@@ -52,6 +52,8 @@ export class AppConfig {
   readonly logLevel!: string;
   readonly dataDir!: string;
   readonly healthThresholds!: HealthThresholds;
+  /** When set, scrapes of /metrics must present it as a bearer token. */
+  readonly metricsToken?: string;
 
   /** A copy with some values replaced (tests, and main once the embedded database is up). */
   with(overrides: Partial<AppConfig>): AppConfig {
@@ -112,6 +114,7 @@ export class AppConfig {
         maxOldestPendingAgeSeconds: vars.HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS,
         maxDeadLetters: vars.HEALTH_MAX_DEAD_LETTERS,
       },
+      metricsToken: vars.METRICS_TOKEN,
     });
   }
 }

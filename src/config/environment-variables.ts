@@ -7,6 +7,7 @@ import {
   IsOptional,
   IsString,
   IsUrl,
+  Matches,
   Max,
   Min,
   Validate,
@@ -152,6 +153,7 @@ export const VARIABLE_NAMES = [
   'HEALTH_MAX_PENDING',
   'HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS',
   'HEALTH_MAX_DEAD_LETTERS',
+  'METRICS_TOKEN',
 ] as const;
 
 /**
@@ -308,4 +310,10 @@ export class EnvironmentVariables {
   @IsInt({ message: 'HEALTH_MAX_DEAD_LETTERS must be a non-negative integer' })
   @Min(0, { message: 'HEALTH_MAX_DEAD_LETTERS must be a non-negative integer' })
   HEALTH_MAX_DEAD_LETTERS?: number;
+
+  /** Not in the product contract: when set, GET /metrics needs `Authorization: Bearer <it>`. */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @Matches(/^\S{16,}$/, { message: 'METRICS_TOKEN must be at least 16 characters, without spaces' })
+  METRICS_TOKEN?: string;
 }

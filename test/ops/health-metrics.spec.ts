@@ -296,4 +296,25 @@ describe('health and metrics', () => {
     expect(after).toMatch(/^process_cpu_user_seconds_total /m);
     expect(after).toMatch(/^nodejs_heap_size_used_bytes /m);
   });
+
+  it('asks for METRICS_TOKEN as a bearer token on /metrics when it is set, and only then', async () => {
+    const token = 'scrape-token-0123456789abcdef';
+    const guarded = await startTestApp(db.url, { METRICS_TOKEN: token });
+    try {
+      for (const authorization of [undefined, 'Bearer wrong-token-0123456789', token]) {
+        const req = guarded.http.get('/metrics');
+        const res = await (authorization === undefined ? req : req.set('Authorization', authorization));
+        expect(res.status).toBe(401);
+        expect(res.body).toEqual({ statusCode: 401, error: 'unauthorized', message: expect.any(String) });
+      }
+      const scraped = await guarded.http.get('/metrics').set('Authorization', `Bearer ${token}`);
+      expect(scraped.status).toBe(200);
+      expect(scraped.text).toMatch(/^stripe_webhook_events_received_total|^# HELP/m);
+      // Probes stay open: the orchestrator calls them without credentials.
+      expect((await guarded.http.get('/health/live')).status).toBe(200);
+    } finally {
+      await guarded.close();
+    }
+    expect((await t.http.get('/metrics')).status).toBe(200);
+  });
 });
