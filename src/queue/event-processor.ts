@@ -5,17 +5,14 @@ import { stripeEventFromPayload, StripeEvent } from '../common/stripe-event';
 import { AppConfig } from '../config/app-config';
 import { HandlerRegistry } from './handler-registry';
 import { PermanentEventError } from './permanent-event.error';
-import { ClaimedRow, DeadLetterRow, QueueRepository } from './queue.repository';
+import { ClaimedRow, QueueRepository } from './queue.repository';
+import { RowReleaser } from './row-releaser';
 import { withTimeout } from '../common/with-timeout';
-import { QueueEvents } from './queue-events';
+import { AttemptOutcome, QueueEvents } from './queue-events';
 import { isLastAttempt, leaseMs, retryDelaySeconds, RetryPolicy } from './retry-policy';
-
-export type AttemptOutcome = 'processed' | 'ignored' | 'retried' | 'dead' | 'released' | 'lost';
 
 const MAX_ERROR_LENGTH = 2_000;
 const PROBE_TIMEOUT_MS = 2_000;
-/** How often rows held during an outage are offered back while the database is away. */
-const RELEASE_RETRY_MS = 1_000;
 
 /**
  * Runs one attempt of one held event. The handler's writes, the removal of the queue row and the
@@ -27,13 +24,6 @@ const RELEASE_RETRY_MS = 1_000;
 export class EventProcessor {
   private readonly logger = new Logger(EventProcessor.name);
   private readonly policy: RetryPolicy;
-  /** Rows to give back (without counting the attempt) once the database answers again. */
-  private readonly pendingReleases = new Map<string, string>();
-  private flushing: Promise<void> | undefined;
-  private releaseTimer: NodeJS.Timeout | undefined;
-  private releaseRetriesStopped = false;
-  /** Called when rows were given back, due now (the retry worker drains then). */
-  onReleased: () => void = () => undefined;
 
   constructor(
     private readonly config: AppConfig,
@@ -41,6 +31,7 @@ export class EventProcessor {
     private readonly handlers: HandlerRegistry,
     private readonly queue: QueueRepository,
     private readonly events: QueueEvents,
+    private readonly releaser: RowReleaser,
   ) {
     this.policy = {
       baseDelaySeconds: config.retryBaseDelaySeconds,
@@ -81,56 +72,6 @@ export class EventProcessor {
       this.logger.warn({ ...log, outcome, error: describe(error) }, `attempt failed: ${outcome}`);
     }
     return outcome;
-  }
-
-  /**
-   * Gives back rows held during an outage; called before every claim, at shutdown, and every second
-   * while some are left. Giving them back as soon as the database answers (rather than at this
-   * replica's next cron tick) matters with several replicas: once the lease runs out another
-   * replica may claim the row, and that claim counts an attempt.
-   */
-  flushPendingReleases(): Promise<void> {
-    this.flushing ??= this.flushOnce().finally(() => {
-      this.flushing = undefined;
-      this.scheduleReleaseRetry();
-    });
-    return this.flushing;
-  }
-
-  /** Stops offering held rows back on a timer (shutdown: the last flush is explicit). */
-  stopReleaseRetries(): void {
-    clearTimeout(this.releaseTimer);
-    this.releaseTimer = undefined;
-    this.releaseRetriesStopped = true;
-  }
-
-  private scheduleReleaseRetry(): void {
-    if (this.pendingReleases.size === 0 || this.releaseTimer || this.releaseRetriesStopped) {
-      return;
-    }
-    this.releaseTimer = setTimeout(() => {
-      this.releaseTimer = undefined;
-      void this.flushPendingReleases();
-    }, RELEASE_RETRY_MS);
-    this.releaseTimer.unref();
-  }
-
-  private async flushOnce(): Promise<void> {
-    let released = false;
-    for (const [eventId, token] of this.pendingReleases) {
-      try {
-        released = (await this.queue.release(eventId, token, true)) || released;
-        this.pendingReleases.delete(eventId);
-      } catch (error) {
-        if (!isDatabaseUnavailable(error)) {
-          this.pendingReleases.delete(eventId);
-        }
-        break;
-      }
-    }
-    if (released) {
-      this.onReleased();
-    }
   }
 
   private async run(row: ClaimedRow): Promise<AttemptOutcome> {
@@ -238,8 +179,7 @@ export class EventProcessor {
       // An error that looks like an outage (or a timeout, which a network black hole also causes)
       // counts only if the database answers now; otherwise the attempt never had a fair chance.
       if ((timedOut || isDatabaseUnavailable(error)) && !(await this.databaseAnswers())) {
-        this.pendingReleases.set(row.eventId, row.token);
-        await this.flushPendingReleases();
+        await this.releaser.giveBack(row);
         return 'released';
       }
       const message = describe(error).slice(0, MAX_ERROR_LENGTH);
@@ -289,5 +229,3 @@ function describe(error: unknown): string {
   }
   return String(error);
 }
-
-export type { DeadLetterRow };
