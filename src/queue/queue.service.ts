@@ -3,28 +3,29 @@ import { AppError, ErrorCode } from '../common/app-error';
 import { sqlState } from '../common/database-errors';
 import type { StripeEvent } from '../common/stripe-event';
 import { AppConfig } from '../config/app-config';
-import { MetricsService } from '../metrics/metrics.service';
-import { Dispatcher } from '../queue/dispatcher.service';
-import { HandlerRegistry } from '../queue/handler-registry';
-import { QueueRepository } from '../queue/queue.repository';
-import { RetryWorker } from '../queue/retry-worker.service';
+import { Dispatcher } from './dispatcher.service';
+import { HandlerRegistry } from './handler-registry';
+import { QueueEvents } from './queue-events';
+import { QueueRepository } from './queue.repository';
+import { RetryWorker } from './retry-worker.service';
 
-export interface IngestResult {
+export interface EnqueueResult {
+  /** The event id was already stored: nothing was written. */
   duplicate: boolean;
 }
 
 /**
- * Stores an accepted event durably and hands it to the queue; never runs business logic. An event
- * is stored as `ignored` when no handler exists for its type or its livemode is not the configured
- * one, so that it is still on record and can be reprocessed later.
+ * The queue's entry point: stores an accepted event durably and gets it handled. An event is stored
+ * as `ignored` when no handler exists for its type or its livemode is not the configured one, so
+ * that it is still on record and can be reprocessed later.
  *
  * When this replica has a free slot the queue row is inserted already held by it, and the handler
- * starts right after the commit (the response does not wait for it). Otherwise the row is due at
- * once and the retry worker is nudged to take it as soon as a slot frees up, here or elsewhere.
+ * starts right after the commit (the caller's answer does not wait for it). Otherwise the row is
+ * due at once and the retry worker takes it as soon as a slot frees up, here or on another replica.
  */
 @Injectable()
-export class WebhookIngestService {
-  private readonly logger = new Logger(WebhookIngestService.name);
+export class QueueService {
+  private readonly logger = new Logger(QueueService.name);
 
   constructor(
     private readonly config: AppConfig,
@@ -32,10 +33,15 @@ export class WebhookIngestService {
     private readonly queue: QueueRepository,
     private readonly dispatcher: Dispatcher,
     private readonly worker: RetryWorker,
-    private readonly metrics: MetricsService,
+    private readonly events: QueueEvents,
   ) {}
 
-  async accept(event: StripeEvent, rawPayload: string): Promise<IngestResult> {
+  /**
+   * Resolves once the event is committed (or found already stored). Throws AppError `unavailable`
+   * when the database cannot take the write now, and `invalid_payload` for text PostgreSQL cannot
+   * store as JSON.
+   */
+  async enqueue(event: StripeEvent, rawPayload: string): Promise<EnqueueResult> {
     const ignoredBecause = this.ignoredBecause(event);
     const claim = ignoredBecause ? null : this.dispatcher.reserve();
     let id: string | null;
@@ -45,26 +51,7 @@ export class WebhookIngestService {
       if (claim) {
         this.dispatcher.cancel();
       }
-      const state = sqlState(error);
-      // A data exception (class 22) is about this event: jsonb cannot hold \u0000 or unpaired
-      // surrogates, say. Refuse it rather than alter it.
-      if (state?.startsWith('22')) {
-        throw new AppError(
-          ErrorCode.InvalidPayload,
-          'The event contains text PostgreSQL cannot store as JSON (\\u0000 or an unpaired surrogate).',
-        );
-      }
-      // Any other error the server raised for this fixed statement (disk full, a lock or statement
-      // timeout, a failover, …) means it could not take the write now: 503, so that Stripe retries.
-      // Integrity (23) and syntax or schema (42) errors would be bugs here: they stay 500.
-      if (state !== undefined && isServerRefusal(state)) {
-        this.logger.error(
-          { eventId: event.id, eventType: event.type, sqlState: state, err: error },
-          'the database refused the event; answered 503 so that Stripe retries',
-        );
-        throw new AppError(ErrorCode.Unavailable, 'The database cannot store the event right now; retry later.');
-      }
-      throw error;
+      throw this.refusal(event, error);
     }
     if (id === null) {
       if (claim) {
@@ -86,7 +73,7 @@ export class WebhookIngestService {
       this.worker.nudge();
     }
     if (ignoredBecause) {
-      this.metrics.ignoredAtIngest(event.type);
+      this.events.storedIgnored(event.type);
     }
     this.logger.log(
       { eventId: event.id, eventType: event.type, ...(ignoredBecause ? { ignored: ignoredBecause } : {}) },
@@ -103,6 +90,30 @@ export class WebhookIngestService {
       return 'no handler for this event type';
     }
     return undefined;
+  }
+
+  /** What a failed insert means for the sender. */
+  private refusal(event: StripeEvent, error: unknown): unknown {
+    const state = sqlState(error);
+    // A data exception (class 22) is about this event: jsonb cannot hold \u0000 or unpaired
+    // surrogates, say. Refuse it rather than alter it.
+    if (state?.startsWith('22')) {
+      return new AppError(
+        ErrorCode.InvalidPayload,
+        'The event contains text PostgreSQL cannot store as JSON (\\u0000 or an unpaired surrogate).',
+      );
+    }
+    // Any other error the server raised for this fixed statement (disk full, a lock or statement
+    // timeout, a failover, …) means it could not take the write now: 503, so that Stripe retries.
+    // Integrity (23) and syntax or schema (42) errors would be bugs here: they stay 500.
+    if (state !== undefined && isServerRefusal(state)) {
+      this.logger.error(
+        { eventId: event.id, eventType: event.type, sqlState: state, err: error },
+        'the database refused the event; answered 503 so that Stripe retries',
+      );
+      return new AppError(ErrorCode.Unavailable, 'The database cannot store the event right now; retry later.');
+    }
+    return error;
   }
 }
 
