@@ -42,13 +42,14 @@ async function openRedis(url) {
     connectTimeout: 2_000,
     retryStrategy: () => null,
   });
-  client.on('error', () => undefined);
+  let cause; // ioredis rejects with "Connection is closed."; the socket's error says why
+  client.on('error', (error) => (cause = cause || error));
   try {
     await client.connect();
     await client.ping();
   } catch (error) {
     client.disconnect();
-    return { unavailable: `no Redis answers at ${redact(url)} (${error.message})` };
+    return { unavailable: `no Redis answers at ${redact(url)} (${(cause || error).message})` };
   }
   const server = new RedisServer(url, client, bullmq);
   opened.add(server);
