@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBearerAuth,
@@ -8,6 +8,7 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { AdminTokenGuard } from '../common/admin-token.guard';
 import { AppError, ErrorCode } from '../common/app-error';
@@ -15,7 +16,9 @@ import { EventRecord, QueueRepository } from '../queue/queue.repository';
 import { RetryWorker } from '../queue/retry-worker.service';
 import { Actor } from './actor.decorator';
 import { AuditService } from './audit.service';
-import { ErrorDto, EventDto, ReprocessingDto } from './dto/responses';
+import { ReprocessQuery } from './dto/console.query';
+import { DryRunDto, ErrorDto, EventDto, ReprocessingDto } from './dto/responses';
+import { DryRunResult, ReprocessDryRunService } from './reprocess-dry-run.service';
 
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -28,6 +31,7 @@ export class EventsController {
     private readonly queue: QueueRepository,
     private readonly audit: AuditService,
     private readonly worker: RetryWorker,
+    private readonly dryRun: ReprocessDryRunService,
   ) {}
 
   /** An event's processing state. */
@@ -42,16 +46,28 @@ export class EventsController {
     return event;
   }
 
-  /** Runs the handler of a processed or ignored event again (after a fix): queued, due now. */
+  /**
+   * Runs the handler of a processed or ignored event again (after a fix): queued, due now. With
+   * `dry_run=true`, whatever the event's status, runs it in a transaction that is rolled back and
+   * answers 200 with the rows it would insert, update or delete.
+   */
   @Post(':stripeEventId/reprocess')
   @HttpCode(202)
   @ApiAcceptedResponse({ type: ReprocessingDto })
+  @ApiOkResponse({ type: DryRunDto, description: 'dry_run=true: what reprocessing would change; nothing is kept' })
   @ApiNotFoundResponse({ type: ErrorDto })
   @ApiConflictResponse({ type: ErrorDto, description: 'pending, dead (replay its dead letter instead) or discarded' })
   async reprocess(
     @Param('stripeEventId') stripeEventId: string,
+    @Query() query: ReprocessQuery,
     @Actor() actor: string,
-  ): Promise<{ reprocessing: true }> {
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<{ reprocessing: true } | DryRunResult> {
+    if (query.dry_run === 'true') {
+      const result = await this.dryRun.run(checkedEventId(stripeEventId), actor);
+      response.status(200);
+      return result;
+    }
     const id = checkedEventId(stripeEventId);
     const result = await this.dataSource.transaction(async (manager) => {
       const outcome = await this.queue.requeue(manager, id);

@@ -5,6 +5,21 @@ import { boundedQuery } from '../database/bounded-query';
 import { sql } from '../database/sql';
 import { CLAIM_DUE_SQL } from './claim-sql';
 
+/**
+ * Counts a scheduled retry in this minute's slot of webhook_retry_counts, for GET /admin/stats (see
+ * the migration AdminConsoleIndexes1767830400000): a CTE of scheduleRetry, reading its `q`. The
+ * slots form a ring of 8 days of minutes: one still holding a minute 8 days older starts again here.
+ */
+const COUNT_RETRY = `counted AS (
+         INSERT INTO webhook_retry_counts AS c (slot, minute, retried)
+         SELECT (extract(epoch FROM date_trunc('minute', now()))::bigint / 60 % 11520)::integer,
+                date_trunc('minute', now()), count(*)::integer
+           FROM q HAVING count(*) > 0
+         ON CONFLICT (slot) DO UPDATE
+            SET retried = CASE WHEN c.minute = EXCLUDED.minute THEN c.retried + EXCLUDED.retried ELSE EXCLUDED.retried END,
+                minute = EXCLUDED.minute
+       )`;
+
 /** How long giving a held row back may take before it is tried again later. */
 const RELEASE_TIMEOUT_MS = 2_000;
 
@@ -173,7 +188,7 @@ export class QueueRepository {
                 next_retry_at = clock_timestamp() + $4 * interval '1 second'
           WHERE event_id = $1 AND lock_token = $2
          RETURNING event_id, attempts
-       )
+       ), ${COUNT_RETRY}
        UPDATE subscription_events e
           SET attempts = q.attempts, last_error = $3
          FROM q
