@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { QueueModule } from '../queue/queue.module';
 import { AuditLogController } from './audit-log.controller';
 import { AuditService } from './audit.service';
+import { ConsoleController } from './console.controller';
 import { CustomerEventsRepository } from './customer-events.repository';
 import { CustomerEventsService } from './customer-events.service';
 import { CustomersController } from './customers.controller';
@@ -23,6 +24,7 @@ import { StatsService } from './stats.service';
     AuditLogController,
     CustomersController,
     StatsController,
+    ConsoleController,
   ],
   providers: [
     AuditService,

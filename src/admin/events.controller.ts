@@ -16,9 +16,10 @@ import { EventRecord, QueueRepository } from '../queue/queue.repository';
 import { RetryWorker } from '../queue/retry-worker.service';
 import { Actor } from './actor.decorator';
 import { AuditService } from './audit.service';
-import { ReprocessQuery } from './dto/console.query';
+import { EventQuery, ReprocessQuery } from './dto/console.query';
 import { DryRunDto, ErrorDto, EventDto, ReprocessingDto } from './dto/responses';
 import { DryRunResult, ReprocessDryRunService } from './reprocess-dry-run.service';
+import { sql } from '../database/sql';
 
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -34,16 +35,28 @@ export class EventsController {
     private readonly dryRun: ReprocessDryRunService,
   ) {}
 
-  /** An event's processing state. */
+  /** An event's processing state; with `include=payload`, also the event as received. */
   @Get(':stripeEventId')
   @ApiOkResponse({ type: EventDto })
   @ApiNotFoundResponse({ type: ErrorDto })
-  async find(@Param('stripeEventId') stripeEventId: string): Promise<EventRecord> {
-    const event = await this.queue.findEvent(checkedEventId(stripeEventId));
+  async find(
+    @Param('stripeEventId') stripeEventId: string,
+    @Query() query: EventQuery,
+  ): Promise<EventRecord & { payload?: unknown }> {
+    const id = checkedEventId(stripeEventId);
+    const event = await this.queue.findEvent(id);
     if (!event) {
       throw new AppError(ErrorCode.NotFound, `No event ${stripeEventId} has been stored.`);
     }
-    return event;
+    if (query.include !== 'payload') {
+      return event;
+    }
+    const { rows } = await sql<{ payload: unknown }>(
+      this.dataSource,
+      'SELECT payload FROM subscription_events WHERE stripe_event_id = $1',
+      [id],
+    );
+    return { ...event, payload: rows[0]?.payload ?? null };
   }
 
   /**

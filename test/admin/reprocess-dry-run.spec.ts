@@ -64,7 +64,7 @@ describe('POST /admin/events/:id/reprocess?dry_run=true', () => {
   it('lists an update with its committed before and the after the handler leaves, and changes nothing', async () => {
     const w = newWorld();
     const created = subscriptionEvent('customer.subscription.created', w, { status: 'active', created: 1_800_000_000 });
-    expect(await deliverAndSettle(t, db.pool, created)).toBe('processed');
+    expect(await deliverAndSettle(t, db.pool, created as { id: string })).toBe('processed');
     const canceled = subscriptionEvent('customer.subscription.updated', w, {
       status: 'canceled',
       created: 1_800_000_500,
@@ -90,7 +90,7 @@ describe('POST /admin/events/:id/reprocess?dry_run=true', () => {
     // A PaymentIntent without the top-up purpose: its payment method is remembered for its session.
     const plain = fixtureEvent('payment_intent.succeeded.plain', w);
     plain.data.object.id = paymentIntent;
-    expect(await deliverAndSettle(t, db.pool, plain)).toBe('processed');
+    expect(await deliverAndSettle(t, db.pool, plain as { id: string })).toBe('processed');
     // Its top-up session, never processed: it would credit, and use (delete) the remembered method.
     const session = fixtureEvent('checkout.session.completed.wallet_top_up', w);
     session.data.object.payment_intent = paymentIntent;

@@ -231,7 +231,9 @@ describe('GET /admin/customers/:customerId/events', () => {
   });
 
   it('refuses bad limits and cursors with 400, and requests without a token with 401', async () => {
-    for (const query of [{ limit: 0 }, { limit: 501 }, { limit: 'ten' }, { cursor: 'not-a-cursor' }]) {
+    for (const query of [{ limit: 0 }, { limit: 501 }, { limit: 'ten' }, { cursor: 'not-a-cursor' }] as Array<
+      Record<string, string | number>
+    >) {
       const res = await list('cus_quiet', query);
       expect(res.status).toBe(400);
       expect(res.body.error).toBe('invalid_request');

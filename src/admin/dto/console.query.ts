@@ -24,3 +24,10 @@ export class ReprocessQuery {
   @IsIn(['true', 'false'], { message: 'dry_run must be true or false' })
   dry_run?: 'true' | 'false';
 }
+
+export class EventQuery {
+  @ApiPropertyOptional({ enum: ['payload'], description: 'payload: add the event as received (`payload`)' })
+  @IsOptional()
+  @IsIn(['payload'], { message: 'include must be payload' })
+  include?: 'payload';
+}
