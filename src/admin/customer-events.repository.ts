@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Database } from '../database/database';
 import { EVENT_CREATED_SQL, EVENT_CUSTOMER_SQL } from '../../migrations/1767830400000-admin-console-indexes';
 import { sql } from '../database/sql';
 import type { EventStatus } from '../queue/queue.repository';
@@ -43,7 +43,7 @@ export const CUSTOMER_EVENTS_SQL = (after: boolean): string => `SELECT e.stripe_
 
 @Injectable()
 export class CustomerEventsRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly db: Database) {}
 
   async list(
     customerId: string,
@@ -51,7 +51,7 @@ export class CustomerEventsRepository {
     after?: { sortUs: string; eventKey: string },
   ): Promise<CustomerEventRow[]> {
     const { rows } = await sql<CustomerEventRow>(
-      this.dataSource,
+      this.db,
       CUSTOMER_EVENTS_SQL(after !== undefined),
       after ? [customerId, limit, after.sortUs, after.eventKey] : [customerId, limit],
     );
@@ -59,7 +59,7 @@ export class CustomerEventsRepository {
   }
 
   async customerExists(customerId: string): Promise<boolean> {
-    const { rows } = await sql(this.dataSource, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
+    const { rows } = await sql(this.db, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
     return rows.length > 0;
   }
 }

@@ -9,7 +9,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { DataSource } from 'typeorm';
+import { Database } from '../database/database';
 import { AdminTokenGuard } from '../common/admin-token.guard';
 import { AppError, ErrorCode } from '../common/app-error';
 import { EventRecord, QueueRepository } from '../queue/queue.repository';
@@ -28,7 +28,7 @@ import { sql } from '../database/sql';
 @UseGuards(AdminTokenGuard)
 export class EventsController {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly queue: QueueRepository,
     private readonly audit: AuditService,
     private readonly worker: RetryWorker,
@@ -52,7 +52,7 @@ export class EventsController {
       return event;
     }
     const { rows } = await sql<{ payload: unknown }>(
-      this.dataSource,
+      this.db,
       'SELECT payload FROM subscription_events WHERE stripe_event_id = $1',
       [id],
     );
@@ -82,7 +82,7 @@ export class EventsController {
       return result;
     }
     const id = checkedEventId(stripeEventId);
-    const result = await this.dataSource.transaction(async (manager) => {
+    const result = await this.db.transaction(async (manager) => {
       const outcome = await this.queue.requeue(manager, id);
       await this.audit.record(manager, { actor, action: 'event.reprocess', target: id, result: outcome });
       return outcome;

@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource, QueryRunner } from 'typeorm';
 import { AppError, ErrorCode } from '../common/app-error';
 import { stripeEventFromPayload, StripeEvent } from '../common/stripe-event';
 import { AppConfig } from '../config/app-config';
+import { Connection, Database } from '../database/database';
 import { sql } from '../database/sql';
 import { EventHandler, HandlerRegistry } from '../queue/handler-registry';
 import { AuditService } from './audit.service';
@@ -47,7 +47,7 @@ const MAX_ERROR_LENGTH = 2_000;
  * run outside the transaction). One dry run at a time per replica, so that it holds at most two
  * connections.
  *
- * This is the one place that knows how the handler's transaction is made (a QueryRunner here).
+ * This is the one place that knows how the handler's transaction is made (a Connection here).
  */
 @Injectable()
 export class ReprocessDryRunService {
@@ -57,7 +57,7 @@ export class ReprocessDryRunService {
 
   constructor(
     private readonly config: AppConfig,
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly handlers: HandlerRegistry,
     private readonly audit: AuditService,
   ) {}
@@ -79,7 +79,7 @@ export class ReprocessDryRunService {
       }
       throw error;
     } finally {
-      await this.dataSource.transaction((manager) =>
+      await this.db.transaction((manager) =>
         this.audit.record(manager, {
           actor,
           action: 'event.reprocess_dry_run',
@@ -93,7 +93,7 @@ export class ReprocessDryRunService {
 
   private async runAlone(stripeEventId: string): Promise<DryRunResult> {
     const { rows } = await sql<{ payload: unknown }>(
-      this.dataSource,
+      this.db,
       'SELECT payload FROM subscription_events WHERE stripe_event_id = $1',
       [stripeEventId],
     );
@@ -116,40 +116,41 @@ export class ReprocessDryRunService {
   }
 
   private async runHandler(event: StripeEvent, handler: EventHandler): Promise<DryRunResult> {
-    const runner = this.dataSource.createQueryRunner();
     const timeoutMs = this.config.handlerTimeoutMs;
+    const connection = await this.db.connect(timeoutMs);
     try {
-      await runner.connect();
-      await runner.startTransaction();
+      await connection.query('BEGIN');
       await sql(
-        runner,
+        connection,
         `SELECT set_config('statement_timeout', $1, true), set_config('idle_in_transaction_session_timeout', $2, true)`,
         [String(timeoutMs), String(timeoutMs * 2)],
       );
       try {
-        await this.bounded(runner, timeoutMs, () => handler(event, runner.manager, { afterCommit: () => undefined }));
+        await this.bounded(connection, timeoutMs, () => handler(event, connection, { afterCommit: () => undefined }));
       } catch (error) {
-        await abandon(runner);
+        connection.destroy();
         return { changes: [], outcome: 'failed', error: describe(error).slice(0, MAX_ERROR_LENGTH) };
       }
-      const changes = await this.changes(runner);
+      const changes = await this.changes(connection);
       return { changes, outcome: 'processed', error: null };
     } finally {
-      if (!runner.isReleased) {
-        if (runner.isTransactionActive) {
-          await runner.rollbackTransaction().catch(() => abandon(runner));
+      if (!connection.isReleased) {
+        try {
+          await connection.query('ROLLBACK');
+          connection.release();
+        } catch {
+          connection.destroy();
         }
-        await runner.release();
       }
     }
   }
 
   /** The handler bounded in JavaScript too: past the limit its connection is dropped, so it cannot go on. */
-  private bounded(runner: QueryRunner, timeoutMs: number, work: () => Promise<unknown>): Promise<void> {
+  private bounded(runner: Connection, timeoutMs: number, work: () => Promise<unknown>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new Error(`handler timed out after ${timeoutMs} ms`));
-        void abandon(runner);
+        runner.destroy();
       }, timeoutMs);
       Promise.resolve()
         .then(work)
@@ -167,7 +168,7 @@ export class ReprocessDryRunService {
   }
 
   /** The rows this transaction inserted, updated or deleted, with their committed state. */
-  private async changes(runner: QueryRunner): Promise<RowChange[]> {
+  private async changes(runner: Connection): Promise<RowChange[]> {
     const { rows: xids } = await sql<{ xid: string | null }>(
       runner,
       'SELECT pg_current_xact_id_if_assigned()::text AS xid',
@@ -218,7 +219,7 @@ export class ReprocessDryRunService {
     const columns = shape.key.map((k) => `t.${quote(k.column)}`).join(', ');
     const arrays = shape.key.map((k, i) => `$${i + 1}::text[]::${k.type}[]`).join(', ');
     const { rows: found } = await sql<KeyedRow>(
-      this.dataSource,
+      this.db,
       `SELECT to_jsonb(t) AS row, ARRAY[${shape.key.map((k) => `t.${quote(k.column)}::text`).join(', ')}] AS key_text
          FROM ${shape.name} t
         WHERE (${columns}) IN (SELECT * FROM unnest(${arrays}))`,
@@ -232,14 +233,14 @@ export class ReprocessDryRunService {
    * connection; an update or a row lock also sets it) that this transaction no longer sees.
    */
   private async deletions(
-    runner: QueryRunner,
+    runner: Connection,
     shape: TableShape,
     xid: string,
     written: KeyedRow[],
   ): Promise<RowChange[]> {
     const keyText = shape.key.map((k) => `t.${quote(k.column)}::text`).join(', ');
     const { rows: touched } = await sql<KeyedRow>(
-      this.dataSource,
+      this.db,
       `SELECT to_jsonb(t) AS row, ARRAY[${keyText}] AS key_text FROM ${shape.name} t WHERE t.xmax = $1::xid8::xid`,
       [xid],
     );
@@ -262,7 +263,7 @@ export class ReprocessDryRunService {
   }
 
   /** The table's name and primary key (cached); null for a table without one. */
-  private async shape(runner: QueryRunner, relid: string): Promise<TableShape | null> {
+  private async shape(runner: Connection, relid: string): Promise<TableShape | null> {
     const cached = this.shapes.get(relid);
     if (cached) {
       return cached;
@@ -292,19 +293,6 @@ function keyOf(shape: TableShape, row: Row): Record<string, unknown> {
 
 function quote(identifier: string): string {
   return `"${identifier.replace(/"/g, '""')}"`;
-}
-
-/** Drops the connection (the pool discards it), so that its transaction can never commit. */
-async function abandon(runner: QueryRunner): Promise<void> {
-  if (runner.isReleased) {
-    return;
-  }
-  const client = (runner as unknown as { databaseConnection?: { on(event: 'error', listener: () => void): unknown } })
-    .databaseConnection;
-  client?.on('error', () => undefined);
-  await (runner as unknown as { releasePostgresConnection(err?: Error): Promise<void> })
-    .releasePostgresConnection(new Error('dry run abandoned'))
-    .catch(() => undefined);
 }
 
 function describe(error: unknown): string {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Database } from '../database/database';
 import { sql } from '../database/sql';
 
 export interface StatsBucket {
@@ -33,14 +33,14 @@ export const STATS_SQL = `SELECT b.start,
 
 @Injectable()
 export class StatsRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly db: Database) {}
 
   /**
    * Without JIT: a week of events makes the plan's cost pass jit_above_cost, and compiling it took
    * longer than running it.
    */
   buckets(width: string, count: number): Promise<StatsBucket[]> {
-    return this.dataSource.transaction(async (manager) => {
+    return this.db.transaction(async (manager) => {
       await sql(manager, 'SET LOCAL jit = off');
       const { rows } = await sql<StatsBucket>(manager, STATS_SQL, [width, count]);
       return rows;

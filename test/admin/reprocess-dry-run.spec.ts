@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import type { Executor } from '../../src/database/database';
 import { sql } from '../../src/database/sql';
 import { AlertReceiver } from '../support/alert-receiver';
 import { deliverAndSettle } from '../support/billing';
@@ -31,7 +31,7 @@ describe('POST /admin/events/:id/reprocess?dry_run=true', () => {
       { ...FAST_QUEUE, ALERT_WEBHOOK_URL: alerts.url },
       {
         // Writes a row, then fails: a real attempt would keep nothing.
-        'test.writes_then_fails': async (event, manager: EntityManager) => {
+        'test.writes_then_fails': async (event, manager: Executor) => {
           await sql(manager, `INSERT INTO customers (stripe_customer_id) VALUES ($1)`, [`cus_${event.id}`]);
           throw new Error('handler bug: <b>boom</b>');
         },

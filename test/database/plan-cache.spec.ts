@@ -1,8 +1,7 @@
-import { DataSource } from 'typeorm';
 import { CUSTOMER_EVENTS_SQL } from '../../src/admin/customer-events.repository';
 import { STATS_SQL } from '../../src/admin/stats.repository';
 import { CUSTOMERS_OF_USER } from '../../src/billing/billing.repository';
-import { dataSourceOptions } from '../../src/database/data-source-options';
+import { Database } from '../../src/database/database';
 import { createTestDatabase, TestDatabase } from '../support/database';
 
 /**
@@ -12,19 +11,19 @@ import { createTestDatabase, TestDatabase } from '../support/database';
  */
 describe('query plans on the service connections', () => {
   let db: TestDatabase;
-  let source: DataSource;
+  let source: Database;
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    source = await new DataSource(dataSourceOptions({ url: db.url, poolSize: 2 })).initialize();
+    source = new Database({ url: db.url, poolSize: 2, statementTimeoutMs: 10_000 });
   });
   afterAll(async () => {
-    await source.destroy();
+    await source.end();
     await db.drop();
   });
 
   it('keeps using the index for a lookup prepared while the table was empty, after it grew', async () => {
-    const runner = source.createQueryRunner();
+    const runner = await rowsOf(source);
     try {
       expect(await runner.query('SHOW plan_cache_mode')).toEqual([{ plan_cache_mode: 'force_custom_plan' }]);
       await runner.query('ANALYZE customers');
@@ -40,7 +39,7 @@ describe('query plans on the service connections', () => {
       expect(text).toMatch(/Index (Only )?Scan/);
       expect(text).not.toMatch(/Seq Scan/);
     } finally {
-      await runner.release();
+      runner.release();
     }
   });
 
@@ -59,7 +58,7 @@ describe('query plans on the service connections', () => {
     await db.pool.query('ANALYZE customers');
     await db.pool.query('ANALYZE subscriptions');
 
-    const runner = source.createQueryRunner();
+    const runner = await rowsOf(source);
     try {
       // Through the service's own connection settings (plan_cache_mode) and with a bound parameter.
       const plan = (await runner.query(`EXPLAIN ${CUSTOMERS_OF_USER}`, ['user_plan_7'])) as Array<{
@@ -79,7 +78,7 @@ describe('query plans on the service connections', () => {
         expect.objectContaining({ stripe_customer_id: 'cus_plan_8', user_id: 'user_plan_8' }),
       ]);
     } finally {
-      await runner.release();
+      runner.release();
     }
   });
 
@@ -105,12 +104,12 @@ describe('query plans on the service connections', () => {
     });
 
     const explain = async (text: string, params: unknown[]): Promise<string> => {
-      const runner = source.createQueryRunner();
+      const runner = await rowsOf(source);
       try {
         const plan = (await runner.query(`EXPLAIN ${text}`, params)) as Array<{ 'QUERY PLAN': string }>;
         return plan.map((row) => row['QUERY PLAN']).join('\n');
       } finally {
-        await runner.release();
+        runner.release();
       }
     };
 
@@ -128,7 +127,7 @@ describe('query plans on the service connections', () => {
     });
 
     it('GET /admin/stats counts what the window holds', async () => {
-      const runner = source.createQueryRunner();
+      const runner = await rowsOf(source);
       try {
         const rows = (await runner.query(STATS_SQL, ['1 hour', 168])) as Array<{ received: number; dead: number }>;
         const [direct] = (await runner.query(
@@ -142,7 +141,7 @@ describe('query plans on the service connections', () => {
           dead: rows.reduce((sum, r) => sum + r.dead, 0),
         }).toEqual(direct);
       } finally {
-        await runner.release();
+        runner.release();
       }
     });
 
@@ -168,3 +167,12 @@ describe('query plans on the service connections', () => {
     );
   });
 });
+
+/** One of the service's connections, answering rows (as the assertions read them). */
+async function rowsOf(source: Database) {
+  const connection = await source.connect();
+  return {
+    query: async (text: string, params: unknown[] = []) => (await connection.query(text, params)).rows,
+    release: () => connection.release(),
+  };
+}
