@@ -234,7 +234,9 @@ export class QueueRepository {
    * Schedules the next attempt after a handler failed: the run counts (attempts + 1, claims back to
    * 0), the row is unlocked and due `delaySeconds` from now by the database clock (clock_timestamp(),
    * not the statement's start, in case it waited on a lock); the event row records the attempts and
-   * the error for the admin API. Fenced on the lock token.
+   * the error for the admin API. Fenced on the lock token. The retry is also counted in this
+   * minute's slot of webhook_retry_counts (GET /admin/stats): 8 days of minutes in a ring, where a
+   * slot still holding a minute 8 days older starts again.
    */
   async scheduleRetry(row: ClaimedRow, error: string, delaySeconds: number): Promise<boolean> {
     const { rows } = await sql<{ id: string }>(
@@ -245,6 +247,14 @@ export class QueueRepository {
                 next_retry_at = clock_timestamp() + $4 * interval '1 second'
           WHERE event_id = $1 AND lock_token = $2
          RETURNING event_id, attempts
+       ), counted AS (
+         INSERT INTO webhook_retry_counts AS c (slot, minute, retried)
+         SELECT (extract(epoch FROM date_trunc('minute', now()))::bigint / 60 % 11520)::integer,
+                date_trunc('minute', now()), count(*)::integer
+           FROM q HAVING count(*) > 0
+         ON CONFLICT (slot) DO UPDATE
+            SET retried = CASE WHEN c.minute = EXCLUDED.minute THEN c.retried + EXCLUDED.retried ELSE EXCLUDED.retried END,
+                minute = EXCLUDED.minute
        )
        UPDATE subscription_events e
           SET attempts = q.attempts, last_error = $3
