@@ -64,7 +64,7 @@ export class AdminConsoleIndexes1767830400000 implements MigrationInterface {
       'subscription_events_processed_at_idx',
       'subscription_events_received_at_idx',
     ]) {
-      await q.query(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`);
+      await q.query(`DROP INDEX IF EXISTS ${index}`); // a revert runs in a transaction
     }
     await q.query('DROP TABLE IF EXISTS webhook_retry_counts');
   }
