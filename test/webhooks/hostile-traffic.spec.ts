@@ -237,7 +237,7 @@ describe('POST /webhooks/stripe and the server under hostile traffic', () => {
       const res = await fetch(`${t.url}/webhooks/stripe`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'Content-Encoding': encoding, 'Stripe-Signature': header },
-        body,
+        body: new Uint8Array(body),
       });
       return { status: res.status, body: await res.json() };
     };
