@@ -111,16 +111,17 @@ export class QueueRepository {
   async insertEvents(events: NewEvent[]): Promise<Array<string | null>> {
     const { rows } = await this.db.queryWithin<{ id: string; stripe_event_id: string }>(
       Math.min(this.db.statementTimeoutMs, INGEST_TIMEOUT_MAX_MS),
+      // The payloads travel as one JSON array of the bodies as received (one text to send, nothing to
+      // escape), the other fields as arrays in the same order.
       `WITH input AS (
-         SELECT *
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::bigint[],
-                       $8::uuid[], $9::text[], $10::integer[])
-             AS i(stripe_event_id, event_type, status, payload, livemode, api_version, created,
-                  lock_token, locked_by, lease_ms)
+         SELECT i.*, p.payload
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::bigint[], $7::uuid[])
+                  WITH ORDINALITY AS i(stripe_event_id, event_type, status, livemode, api_version, created, lock_token, n)
+           JOIN jsonb_array_elements($8::jsonb) WITH ORDINALITY AS p(payload, n) USING (n)
        ), event AS (
          INSERT INTO subscription_events
            (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, processed_at)
-         SELECT stripe_event_id, event_type, status, payload::jsonb, livemode, api_version, to_timestamp(created),
+         SELECT stripe_event_id, event_type, status, payload, livemode, api_version, to_timestamp(created),
                 CASE WHEN status = 'ignored' THEN now() END
            FROM input
          ON CONFLICT (stripe_event_id) DO NOTHING
@@ -128,8 +129,8 @@ export class QueueRepository {
        ), queued AS (
          INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, claims, lock_token, locked_by, next_retry_at)
          SELECT event.id, event.stripe_event_id, input.event_type, CASE WHEN input.lock_token IS NULL THEN 0 ELSE 1 END,
-                input.lock_token, input.locked_by,
-                clock_timestamp() + coalesce(input.lease_ms, 0) * interval '1 millisecond'
+                input.lock_token, CASE WHEN input.lock_token IS NOT NULL THEN $9 END,
+                clock_timestamp() + CASE WHEN input.lock_token IS NULL THEN 0 ELSE $10 END * interval '1 millisecond'
            FROM event
            JOIN input ON input.stripe_event_id = event.stripe_event_id
           WHERE event.status = 'pending'
@@ -139,18 +140,23 @@ export class QueueRepository {
         events.map((e) => e.event.id),
         events.map((e) => e.event.type),
         events.map((e) => e.status),
-        events.map((e) => e.rawPayload),
         events.map((e) => e.event.livemode),
         events.map((e) => e.event.apiVersion),
         events.map((e) => e.event.created),
         events.map((e) => e.claim?.token ?? null),
-        events.map((e) => e.claim?.lockedBy ?? null),
-        events.map((e) => e.claim?.leaseMs ?? null),
+        `[${events.map((e) => e.rawPayload).join(',')}]`,
+        this.replicaOf(events),
+        events.find((e) => e.claim)?.claim?.leaseMs ?? 0,
       ],
       'swp_insert_events',
     );
     const ids = new Map(rows.map((r) => [r.stripe_event_id, r.id]));
     return events.map((e) => ids.get(e.event.id) ?? null);
+  }
+
+  /** The replica that pre-claims rows of this insert (one replica inserts them all). */
+  private replicaOf(events: NewEvent[]): string | null {
+    return events.find((e) => e.claim)?.claim?.lockedBy ?? null;
   }
 
   /** An event's state; `attempts` and `last_error` come from its queue row while it is queued. */
