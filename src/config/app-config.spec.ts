@@ -1,4 +1,5 @@
-import { AppConfig, ConfigurationError, parseAdminTokens } from './app-config';
+import { AppConfig, ConfigurationError } from './app-config';
+import { parseAdminTokens } from './environment-variables';
 
 const valid = {
   NODE_ENV: 'production',

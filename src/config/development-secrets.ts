@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Environment } from './app-config';
+import { dataDirectory, Environment } from './environment-variables';
 
 interface SavedSecrets {
   STRIPE_WEBHOOK_SECRET?: string;
@@ -21,7 +21,7 @@ export function withDevelopmentSecrets(env: Environment, print: (line: string) =
   if ((env.NODE_ENV ?? 'development').trim() === 'production') {
     return env;
   }
-  const dataDir = dataDirOf(env);
+  const dataDir = dataDirectory(env);
   const saved = readSaved(dataDir);
   const result: Environment = { ...env };
   const generated: Array<'STRIPE_WEBHOOK_SECRET' | 'ADMIN_API_TOKEN'> = [];
@@ -58,11 +58,6 @@ export function embeddedPostgresPassword(dataDir: string): string {
     writeSaved(dataDir, saved);
   }
   return saved.EMBEDDED_POSTGRES_PASSWORD;
-}
-
-function dataDirOf(env: Environment): string {
-  const dir = (env.DATA_DIR ?? '').trim();
-  return dir === '' ? '.data' : dir;
 }
 
 function readSaved(dataDir: string): SavedSecrets {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
-import type { Environment } from './app-config';
+import type { Environment } from './environment-variables';
 
 /**
  * The process environment over the `.env` file of the working directory, when there is one

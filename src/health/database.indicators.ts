@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
-import { LifecycleService } from '../common/lifecycle.service';
+import { LifecycleService } from '../core/lifecycle.service';
 import { withTimeout } from '../common/with-timeout';
 import { boundedQuery } from '../database/bounded-query';
 import { pendingMigrations } from '../database/migrator';

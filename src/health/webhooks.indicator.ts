@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { LifecycleService } from '../common/lifecycle.service';
+import { LifecycleService } from '../core/lifecycle.service';
 import { withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { QueueStatsService } from '../queue/queue-stats.service';

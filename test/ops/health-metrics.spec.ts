@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { LifecycleService } from '../../src/common/lifecycle.service';
+import { LifecycleService } from '../../src/core/lifecycle.service';
 import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { PermanentEventError } from '../../src/queue/permanent-event.error';

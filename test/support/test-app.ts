@@ -1,7 +1,8 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createApp } from '../../src/app-setup';
-import { AppConfig, Environment } from '../../src/config/app-config';
+import { AppConfig } from '../../src/config/app-config';
+import type { Environment } from '../../src/config/environment-variables';
 import { EventHandler, HandlerRegistry } from '../../src/queue/handler-registry';
 import { RetryWorker } from '../../src/queue/retry-worker.service';
 import { signatureHeader, TEST_SECRET } from './stripe';
