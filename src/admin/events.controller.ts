@@ -8,14 +8,14 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import { DataSource } from 'typeorm';
 import { AdminTokenGuard } from '../common/admin-token.guard';
-import { AppError, ErrorCode } from '../common/app-error';
-import { EventRecord, QueueRepository } from '../queue/queue.repository';
-import { RetryWorker } from '../queue/retry-worker.service';
+import { StoredIdPipe } from '../common/stored-id.pipe';
+import type { EventRecord } from '../queue/queue.repository';
 import { Actor } from './actor.decorator';
-import { AuditService } from './audit.service';
 import { ErrorDto, EventDto, ReprocessingDto } from './dto/responses';
+import { EventsService } from './events.service';
+
+const eventIdPipe = new StoredIdPipe('event');
 
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -23,23 +23,14 @@ import { ErrorDto, EventDto, ReprocessingDto } from './dto/responses';
 @Controller('admin/events')
 @UseGuards(AdminTokenGuard)
 export class EventsController {
-  constructor(
-    private readonly dataSource: DataSource,
-    private readonly queue: QueueRepository,
-    private readonly audit: AuditService,
-    private readonly worker: RetryWorker,
-  ) {}
+  constructor(private readonly events: EventsService) {}
 
   /** An event's processing state. */
   @Get(':stripeEventId')
   @ApiOkResponse({ type: EventDto })
   @ApiNotFoundResponse({ type: ErrorDto })
-  async find(@Param('stripeEventId') stripeEventId: string): Promise<EventRecord> {
-    const event = await this.queue.findEvent(checkedEventId(stripeEventId));
-    if (!event) {
-      throw new AppError(ErrorCode.NotFound, `No event ${stripeEventId} has been stored.`);
-    }
-    return event;
+  find(@Param('stripeEventId', eventIdPipe) stripeEventId: string): Promise<EventRecord> {
+    return this.events.find(stripeEventId);
   }
 
   /** Runs the handler of a processed or ignored event again (after a fix): queued, due now. */
@@ -48,42 +39,10 @@ export class EventsController {
   @ApiAcceptedResponse({ type: ReprocessingDto })
   @ApiNotFoundResponse({ type: ErrorDto })
   @ApiConflictResponse({ type: ErrorDto, description: 'pending, dead (replay its dead letter instead) or discarded' })
-  async reprocess(
-    @Param('stripeEventId') stripeEventId: string,
+  reprocess(
+    @Param('stripeEventId', eventIdPipe) stripeEventId: string,
     @Actor() actor: string,
   ): Promise<{ reprocessing: true }> {
-    const id = checkedEventId(stripeEventId);
-    const result = await this.dataSource.transaction(async (manager) => {
-      const outcome = await this.queue.requeue(manager, id);
-      await this.audit.record(manager, { actor, action: 'event.reprocess', target: id, result: outcome });
-      return outcome;
-    });
-    switch (result) {
-      case 'done':
-        this.worker.nudge();
-        return { reprocessing: true };
-      case 'not_found':
-        throw new AppError(ErrorCode.NotFound, `No event ${id} has been stored.`);
-      case 'pending':
-        throw new AppError(ErrorCode.Conflict, `Event ${id} is pending: it will be handled without reprocessing.`);
-      case 'dead':
-        throw new AppError(ErrorCode.Conflict, `Event ${id} is dead: replay its dead letter instead.`);
-      case 'discarded':
-        throw new AppError(ErrorCode.Conflict, `Event ${id} was discarded.`);
-    }
+    return this.events.reprocess(stripeEventId, actor);
   }
-}
-
-/**
- * Event ids are at most 255 characters and hold no NUL (ingest refuses both): such an id was never
- * stored, so it gets 404 as SPEC says, rather than reaching PostgreSQL (a NUL in text fails with 22021).
- */
-function checkedEventId(id: string): string {
-  if (id.length > 255) {
-    throw new AppError(ErrorCode.NotFound, 'No event with an id longer than 255 characters is ever stored.');
-  }
-  if (id.includes('\0')) {
-    throw new AppError(ErrorCode.NotFound, 'No event with a NUL character in its id is ever stored.');
-  }
-  return id;
 }

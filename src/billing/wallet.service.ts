@@ -1,11 +1,26 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
+import { AppError, ErrorCode } from '../common/app-error';
 import type { StripeEvent } from '../common/stripe-event';
 import { AlertService } from '../alerts/alert.service';
 import type { HandlerContext } from '../queue/handler-registry';
 import { BillingRepository } from './billing.repository';
 import { eventOrder, TopUp } from './stripe-objects';
 import { WalletRepository } from './wallet.repository';
+
+export interface WalletView {
+  customer_id: string;
+  balances: Record<string, number>;
+  auto_recharge_payment_method: string | null;
+  entries: Array<{
+    id: string;
+    amount: number;
+    currency: string;
+    payment_intent: string;
+    source_event_id: string;
+    created_at: string;
+  }>;
+}
 
 /**
  * Credits wallet top-ups. Both checkout.session.completed and payment_intent.succeeded credit; the
@@ -26,6 +41,20 @@ export class WalletService {
     private readonly wallet: WalletRepository,
     private readonly alerts: AlertService,
   ) {}
+
+  /** A customer's balances, auto-recharge method and newest 50 ledger entries. */
+  async find(customerId: string): Promise<WalletView> {
+    const wallet = await this.wallet.walletOf(customerId);
+    if (!wallet) {
+      throw new AppError(ErrorCode.NotFound, `No customer ${customerId} is known.`);
+    }
+    return {
+      customer_id: customerId,
+      balances: wallet.balances,
+      auto_recharge_payment_method: wallet.autoRechargePaymentMethod,
+      entries: wallet.entries.map((e) => ({ ...e, created_at: e.created_at.toISOString() })),
+    };
+  }
 
   /** Taken by a top-up session before anything else; see WalletRepository.lockPaymentIntent. */
   lockPaymentIntent(manager: EntityManager, paymentIntentId: string): Promise<void> {
