@@ -1,19 +1,8 @@
-import { createTestDatabase, TestDatabase } from '../support/database';
 import { randomId, stripeEvent } from '../support/stripe';
-import { ADMIN_TOKEN, AUDITOR_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_TOKEN, AUDITOR_TOKEN, useTestApp } from '../support/test-app';
 
 describe('GET /admin/events/:stripeEventId', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { t } = useTestApp();
 
   it('refuses a request without a token, with a malformed header, or with a wrong token (401 JSON)', async () => {
     for (const header of [

@@ -1,26 +1,18 @@
 import { AlertReceiver } from '../support/alert-receiver';
 import { deliverAndSettle, entitlementsOf } from '../support/billing';
-import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { count } from '../support/database';
 import { fixtureEvent, newWorld, subscriptionEvent, World } from '../support/fixtures';
 import { settle } from '../support/queue';
-import { ADMIN_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_TOKEN, useTestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
 describe('billing: each event type moves the state as documented', () => {
-  let db: TestDatabase;
-  let t: TestApp;
   let alerts: AlertReceiver;
-
   beforeAll(async () => {
-    db = await createTestDatabase();
     alerts = await AlertReceiver.start();
-    t = await startTestApp(db.url, { ALERT_WEBHOOK_URL: alerts.url });
   });
-  afterAll(async () => {
-    await t.close();
-    await alerts.close();
-    await db.drop();
-  });
+  afterAll(() => alerts.close());
+  const { db, t } = useTestApp(() => ({ ALERT_WEBHOOK_URL: alerts.url }));
 
   const apply = async (name: string, world: World): Promise<void> => {
     expect(await deliverAndSettle(t, db.pool, fixtureEvent(name, world) as { id: string })).toBe('processed');

@@ -1,9 +1,8 @@
 import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { RetryWorker } from '../../src/queue/retry-worker.service';
 import { deliverAndSettle, entitlementsOf } from '../support/billing';
-import { createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, StripeJson, subscriptionEvent, World } from '../support/fixtures';
-import { startTestApp, TestApp } from '../support/test-app';
+import { useTestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
 /** A small deterministic PRNG (mulberry32), so that a failing run can be replayed from its seed. */
@@ -101,17 +100,7 @@ function shuffled<T>(items: T[], random: () => number): T[] {
 }
 
 describe('order independence (property)', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { db, t } = useTestApp();
 
   const seed = Number(process.env.PROPERTY_SEED ?? Date.now() % 1_000_000);
 

@@ -1,20 +1,17 @@
 import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { PermanentEventError } from '../../src/queue/permanent-event.error';
-import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { count, createTestDatabase } from '../support/database';
 import { eventState, FAST_QUEUE, settle } from '../support/queue';
 import { randomId, stripeEvent } from '../support/stripe';
-import { ADMIN_TOKEN, AUDITOR_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_TOKEN, AUDITOR_TOKEN, startTestApp, useTestApp } from '../support/test-app';
 
 describe('admin API', () => {
-  let db: TestDatabase;
-  let t: TestApp;
+  const { db, t } = useTestApp(FAST_QUEUE);
   let fixed = false;
   let runs = 0;
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url, FAST_QUEUE);
+  beforeAll(() => {
     const registry = t.app.get(HandlerRegistry);
     // Fails permanently until "the bug is fixed"; counts its runs.
     const handler = () => {
@@ -23,10 +20,6 @@ describe('admin API', () => {
     };
     registry.register('test.alpha', handler);
     registry.register('test.beta', handler);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
   });
 
   const as = (token: string) => ({ Authorization: `Bearer ${token}` });

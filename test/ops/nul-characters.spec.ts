@@ -1,25 +1,17 @@
 import { deliverAndSettle } from '../support/billing';
-import { createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, World } from '../support/fixtures';
-import { ADMIN_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_TOKEN, useTestApp } from '../support/test-app';
 
 /** PostgreSQL text cannot hold NUL: a value holding one must be refused before it reaches SQL, never answer 500. */
 describe('NUL characters in paths, queries and bodies', () => {
-  let db: TestDatabase;
-  let t: TestApp;
+  const { db, t } = useTestApp();
   let w: World;
   const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
     // A customer with a current billing period, so that usage requests get as far as the ledger.
     w = newWorld();
     await deliverAndSettle(t, db.pool, fixtureEvent('customer.subscription.updated', w) as { id: string });
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
   });
 
   it('answers 404 for a customer or user id holding NUL (no such id can be stored)', async () => {

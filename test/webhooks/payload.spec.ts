@@ -1,19 +1,9 @@
-import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { count } from '../support/database';
 import { randomId, signatureHeader, stripeEvent } from '../support/stripe';
-import { startTestApp, TestApp } from '../support/test-app';
+import { startTestApp, useTestApp } from '../support/test-app';
 
 describe('POST /webhooks/stripe: payloads and limits', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { db, t } = useTestApp();
 
   async function expectInvalidPayload(body: string): Promise<void> {
     const before = await count(db.pool, 'subscription_events');
