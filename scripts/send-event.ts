@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Stripe from 'stripe';
+import { errorMessage } from '../src/common/error-message';
 import { readEnvironment } from '../src/config/environment-source';
 import { dataDirectory, Environment } from '../src/config/environment-variables';
 import { fixtureEvent, fixtureNames, newWorld } from './stripe-fixtures';
@@ -104,6 +105,6 @@ function configuredSecret(env: Environment): string {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : String(error));
+  console.error(errorMessage(error));
   process.exitCode = 1;
 });

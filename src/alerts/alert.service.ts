@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { errorMessage } from '../common/error-message';
 import { AppConfig } from '../config/app-config';
 
 const ALERT_TIMEOUT_MS = 5_000;
@@ -36,7 +37,7 @@ export class AlertService {
       }
       return true;
     } catch (error) {
-      this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'alert could not be sent');
+      this.logger.warn({ error: errorMessage(error) }, 'alert could not be sent');
       return false;
     }
   }
