@@ -19,9 +19,8 @@ import { leaseMs } from './queue/retry-policy';
 const API_BODY_LIMIT = '256kb';
 
 /**
- * Builds the application exactly as it runs, for main and for tests. The webhook route gets its
- * body as raw bytes, limited to WEBHOOK_MAX_BODY_BYTES: the signature is computed over those bytes,
- * and no parser may refuse the request before the signature is checked.
+ * Builds the application as it runs, for main and tests. The webhook route takes raw bytes: the
+ * signature is over them, and no parser may refuse a request before the signature is checked.
  */
 export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {

@@ -5,9 +5,8 @@ import { AppConfig } from '../config/app-config';
 const ALERT_TIMEOUT_MS = 5_000;
 
 /**
- * Posts `{"text": …}` to ALERT_WEBHOOK_URL (a Slack-compatible incoming webhook). Never throws and
- * never waits more than 5 s: an alert endpoint that fails or hangs must not affect processing.
- * The URL itself is a credential and is never logged.
+ * Posts `{"text": …}` to ALERT_WEBHOOK_URL; never throws or waits more than 5 s, so that a failing
+ * alert endpoint cannot affect processing. The URL is a credential and is never logged.
  */
 @Injectable()
 export class AlertService {

@@ -16,10 +16,8 @@ interface CustomerFlags {
 }
 
 /**
- * The customers of a user ($1): linked directly, or through a subscription's user. A UNION of two
- * index lookups (customers_user_id_idx; subscriptions_user_id_idx then the customers' key): written
- * as one WHERE with OR, PostgreSQL cannot use an index for the IN (subquery) branch and scans every
- * customer on each request.
+ * The customers of a user ($1), directly or through a subscription: a UNION of two index lookups,
+ * because written with OR, PostgreSQL scans every customer on each request.
  */
 export const CUSTOMERS_OF_USER = `SELECT stripe_customer_id, user_id, deleted, updated_at
          FROM customers
@@ -46,22 +44,16 @@ interface LinkFlags {
 }
 
 /**
- * Billing SQL. Writes take the attempt's EntityManager (they commit with the event). Each upsert
- * applies an event only if it is newer than the last one applied to that row, compared as
- * (created, rank, event id), so that the stored state is the newest event's whatever the order of
- * delivery or replay; concurrent writers serialise on the row and the same comparison decides.
- * The event last applied may be applied again (an operator reprocessing it after a handler fix:
- * the same event gives the same state), and a deletion applies whatever its age, being final.
+ * Billing SQL; writes take the attempt's EntityManager, so they commit with the event. An upsert
+ * applies an event only if it is newer than the row's last one, by (created, rank, event id).
  */
 @Injectable()
 export class BillingRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * A customer known only from another object (a subscription, invoice, summary or checkout), with
-   * the user id or email it carries if the customer has none yet. Locks the customer row only when
-   * it adds something (ON CONFLICT DO UPDATE would lock it every time, serialising all events of
-   * one customer).
+   * A customer known only from another object, given the user id or email it carries if it has
+   * none; the row is locked only when something changes, so a customer's events do not serialise.
    */
   async ensureCustomer(
     manager: EntityManager,
@@ -90,9 +82,8 @@ export class BillingRepository {
   }
 
   /**
-   * When another transaction inserted the customer concurrently, the statement that found it waited
-   * for that insert but could not see the committed row (its snapshot is older): a fresh statement
-   * adds the user id and email it could not.
+   * A statement that waited for a concurrent insert of the customer cannot see the committed row
+   * (its snapshot is older): a fresh statement adds the user id and email it could not.
    */
   private async completeIfUnseen(
     manager: EntityManager,
@@ -174,11 +165,8 @@ export class BillingRepository {
   }
 
   /**
-   * Links a user to a customer and its subscription (Checkout's client_reference_id); an existing
-   * link is kept. The subscription's link is recorded by id first, so that a subscription arriving
-   * after the session takes it up (see upsertSubscription); one already stored is updated here.
-   * A subscription being inserted concurrently conflicts on the link's key with its link_probe: this
-   * statement waits for it, and the UPDATE (a fresh statement) then sees its row.
+   * Links a checkout's user to the customer and its subscription (an existing link is kept); the
+   * link row waits for a subscription that arrives later (see upsertSubscription's link_probe).
    */
   async linkUser(
     manager: EntityManager,
@@ -212,19 +200,8 @@ export class BillingRepository {
   }
 
   /**
-   * Every customer.subscription.* event, in one statement: the customer is created, or given the
-   * subscription's user, as ensureCustomer does; and the subscription is set if the event is newer.
-   *
-   * The subscription's own metadata.user_id ($4) wins; without one the user stays as stored, or
-   * comes from a Checkout Session that arrived first (subscription_user_links). Without one, the
-   * subscription is also marked as seen in subscription_user_links (link_probe): a session's link
-   * committed meanwhile by a concurrent transaction then conflicts with it, this statement waits
-   * for it, and the link flags tell whether the link could be seen.
-   *
-   * The upsert applies when a deletion meets a live subscription (whatever its age: deletion is
-   * final), or when the event is the one applied (a reprocess) or newer and either the row is live
-   * or the event is itself a deletion. So a deleted row takes only newer deletions (a
-   * customer.subscription.deleted after an update to 'canceled'), never a live state again.
+   * Every customer.subscription.* event, in one statement: the customer is ensured, the subscription
+   * is marked seen for a concurrent checkout's link (link_probe), and it is set if the event wins.
    */
   async upsertSubscription(manager: EntityManager, s: SubscriptionState, order: EventOrder): Promise<boolean> {
     const { rows } = await sql<CustomerFlags & LinkFlags & { applied: boolean }>(
@@ -358,9 +335,8 @@ export class BillingRepository {
   }
 
   /**
-   * invoice.*: the invoice as of its newest event; when it was paid, or last failed, is kept once
-   * known. Reports whether the event was applied, whether it was already the one applied (an
-   * operator reprocessing it), and whether the invoice is paid, for the failed-payment alert.
+   * invoice.*: the invoice as of its newest event (when it was paid, or last failed, is kept). The
+   * result says whether it was applied, reapplied by an operator, and whether the invoice is paid.
    */
   async upsertInvoice(
     manager: EntityManager,

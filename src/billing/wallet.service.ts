@@ -23,14 +23,8 @@ export interface WalletView {
 }
 
 /**
- * Credits wallet top-ups. Both checkout.session.completed and payment_intent.succeeded credit; the
- * ledger's unique PaymentIntent id makes whichever comes first the only credit.
- *
- * The auto-recharge payment method comes from the PaymentIntent's event (a webhook's session holds
- * only the PaymentIntent id, and the service has no API key to fetch it). A PaymentIntent created
- * by Checkout without `payment_intent_data.metadata` does not carry the purpose, so its
- * payment_intent.succeeded saves its method when the session already credited that PaymentIntent,
- * and otherwise remembers it for the session to use when it credits.
+ * Wallets: what the wallet route shows, and top-ups credited once per PaymentIntent by whichever of
+ * its events comes first (the README's "Wallet top-ups and usage" tells the auto-recharge story).
  */
 @Injectable()
 export class WalletService {
@@ -119,10 +113,8 @@ export class WalletService {
   }
 
   /**
-   * payment_intent.succeeded that did not credit (no top-up purpose, or no customer on it): if the
-   * PaymentIntent credited a wallet already (through its Checkout Session), its payment method
-   * becomes that customer's auto-recharge method; otherwise it is remembered for a session that
-   * may still come. Callers hold no row lock yet (see lockPaymentIntent).
+   * A succeeded PaymentIntent that credited nothing: its method goes to the customer its session
+   * credited, or is kept for that session. Callers hold no row lock yet (see lockPaymentIntent).
    */
   async paymentSucceeded(
     manager: EntityManager,

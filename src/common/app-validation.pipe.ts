@@ -2,11 +2,8 @@ import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import { AppError, ErrorCode } from './app-error';
 
 /**
- * The global validation pipe, for every query and body (path ids have their own pipes, which
- * answer 404 for an id that cannot exist). An empty query value (`?event_type=&limit=`, as the
- * README's templates are written) means "not set", so that defaults apply instead of `limit=0`
- * failing or `event_type=''` matching nothing. A string holding NUL is refused here: PostgreSQL
- * text cannot hold one, and it would otherwise fail in SQL.
+ * The global validation pipe, for queries and bodies (path ids have their own pipes). An empty
+ * query value means "not set"; NUL is refused, as PostgreSQL text cannot hold it.
  */
 export class AppValidationPipe extends ValidationPipe {
   constructor() {

@@ -4,9 +4,8 @@ import { AppError, ErrorCode } from './app-error';
 const MAX_ID_LENGTH = 255;
 
 /**
- * A path id of something stored (a customer, a user, an event): such ids are 1 to 255 characters
- * with no NUL (PostgreSQL text cannot hold one). Any other id was never stored, so it is 404
- * rather than a query.
+ * A path id of something stored (a customer, a user, an event): 1 to 255 characters, no NUL
+ * (PostgreSQL text cannot hold one). Any other id was never stored, so it is 404, not a query.
  */
 export class StoredIdPipe implements PipeTransform<string, string> {
   constructor(private readonly what: string) {}

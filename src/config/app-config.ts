@@ -82,9 +82,8 @@ export class AppConfig {
   }
 
   /**
-   * Validates the environment. Throws a ConfigurationError whose message names every invalid
-   * variable (and never shows a value). Secrets may be missing here only outside production;
-   * main fills them in from DATA_DIR before the app starts.
+   * Throws a ConfigurationError naming every invalid variable, never a value. Secrets may be
+   * missing only outside production, where main fills them in from DATA_DIR.
    */
   static fromEnvironment(env: Environment): AppConfig {
     const { settings: s, problems } = readVariables(env);

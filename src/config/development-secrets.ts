@@ -12,10 +12,8 @@ interface SavedSecrets {
 const FILE_NAME = 'dev-secrets.json';
 
 /**
- * Outside production a missing webhook secret or admin token is generated once, saved under the
- * data directory (mode 0600) and printed with a warning, so that `npm install && npm start` works
- * on a fresh clone and keeps working across restarts. In production nothing is generated: the
- * configuration check refuses to start instead.
+ * Outside production, a missing webhook secret or admin token is generated once, kept under
+ * DATA_DIR (mode 0600) and printed, so that a fresh clone starts; production refuses instead.
  */
 export function withDevelopmentSecrets(env: Environment, print: (line: string) => void): Environment {
   if ((env.NODE_ENV ?? 'development').trim() === 'production') {

@@ -19,7 +19,7 @@ describe('GET /admin/events/:stripeEventId', () => {
     }
   });
 
-  it('returns an event with the SPEC fields, for any configured token', async () => {
+  it('returns an event with the documented fields, for any configured token', async () => {
     const event = stripeEvent('some.unhandled_type', { id: randomId('obj') });
     expect((await t.deliver(event)).status).toBe(200);
     for (const token of [ADMIN_TOKEN, AUDITOR_TOKEN]) {

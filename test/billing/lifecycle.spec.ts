@@ -432,7 +432,7 @@ describe('billing: each event type moves the state as documented', () => {
     expect(res.status).toBe(401);
     expect(res.body.error).toBe('unauthorized');
     expect((await entitlementsOf(t, '/v1/users/nobody_at_all/entitlements')).status).toBe(404);
-    // SPEC: 404 for an unknown customer or user; an id over 255 characters can never be known.
+    // 404 for an unknown customer or user; an id over 255 characters can never be known.
     for (const path of [`/v1/customers/${'x'.repeat(300)}/entitlements`, `/v1/users/${'u'.repeat(300)}/entitlements`]) {
       const long = await entitlementsOf(t, path);
       expect([long.status, long.body.error]).toEqual([404, 'not_found']);

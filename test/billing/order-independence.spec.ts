@@ -73,7 +73,7 @@ function lifecycle(random: () => number): Lifecycle {
   for (let i = 0; i < length && !FINAL.has(step.status); i++) {
     const options = NEXT[step.status];
     const next = options[Math.floor(random() * options.length)];
-    // Same-second collisions only where SPEC defines the winner: after the creation, or a terminal state.
+    // Same-second collisions only where the rules name the winner: after the creation, or a terminal state.
     const sameSecond = (i === 0 || FINAL.has(next.status)) && random() < 0.3;
     created += sameSecond ? 0 : 1 + Math.floor(random() * 86_400);
     if (random() < 0.6) {

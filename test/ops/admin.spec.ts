@@ -82,7 +82,7 @@ describe('admin API', () => {
       cursor = res.body.next_cursor as string | null;
     } while (cursor);
     expect(seen).toEqual(alphas.map((a) => a.dl).reverse()); // newest first, each once
-    // SPEC's own template with empty values means "not set": defaults, no type filter.
+    // The documented template with empty values means "not set": defaults, no type filter.
     const template = await get('/admin/dead-letters?event_type=&limit=&cursor=');
     expect(template.status).toBe(200);
     expect(template.body.items.map((i: { id: string }) => i.id)).toEqual(
@@ -360,7 +360,7 @@ describe('admin API', () => {
     await t.app.get(Dispatcher).whenIdle();
   });
 
-  it('uses SPEC defaults when no limit is given: 50 dead letters a page, 100 a bulk replay', async () => {
+  it('uses the documented defaults when no limit is given: 50 dead letters a page, 100 a bulk replay', async () => {
     await db.pool.query(
       `WITH e AS (
          INSERT INTO subscription_events (stripe_event_id, event_type, payload, status)

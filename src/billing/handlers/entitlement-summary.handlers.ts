@@ -6,9 +6,8 @@ import { BillingRepository } from '../billing.repository';
 import { entitlementSummaryFromStripe, eventOrder } from '../stripe-objects';
 
 /**
- * entitlements.active_entitlement_summary.updated replaces the customer's feature list, if newer
- * than the one stored. Stripe includes at most a first page of entitlements; when `has_more` is
- * set the stored list is that page (logged, since fetching the rest needs an API key we do not hold).
+ * Replaces the customer's feature list if newer. An event holds at most a first page of entitlements:
+ * with `has_more`, that page is stored and a warning logged (the rest needs an API key we do not hold).
  */
 @Injectable()
 export class EntitlementSummaryHandlers implements OnModuleInit {

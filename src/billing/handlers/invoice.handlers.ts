@@ -7,12 +7,8 @@ import { BillingRepository, InvoiceUpsert } from '../billing.repository';
 import { eventOrder, invoiceEventRank, invoiceFromStripe, InvoiceState } from '../stripe-objects';
 
 /**
- * invoice.paid / invoice.payment_succeeded record the paid period; invoice.payment_failed records
- * the failure and raises an alert (after commit, so once per event) when the failure is news: not
- * for an event older than the state stored (e.g. delivered after invoice.paid), for an invoice
- * already paid, or for an operator reprocessing the event. An invoice whose subscription
- * or customer is not known yet is stored all the same (and the customer created from it): nothing
- * depends on the order in which Stripe delivers them.
+ * invoice.paid and invoice.payment_succeeded record the paid period; invoice.payment_failed records
+ * the failure and alerts after commit, only when it is news (newer, unpaid, not a reprocess).
  */
 @Injectable()
 export class InvoiceHandlers implements OnModuleInit {

@@ -14,11 +14,8 @@ import { WalletRepository } from '../wallet.repository';
 import { WalletService } from '../wallet.service';
 
 /**
- * payment_intent.succeeded credits a wallet top-up (the safety net when the Checkout Session event
- * is late or lost); payment_intent.payment_failed records a failed top-up and raises an alert.
- * A succeeded PaymentIntent without the top-up purpose credits nothing, but its payment method may
- * still be a top-up's (Checkout copies the session's metadata only with payment_intent_data), so
- * it is handed to WalletService.paymentSucceeded. Other failed PaymentIntents change nothing.
+ * payment_intent.succeeded credits a top-up (the safety net for a late or lost session event) or
+ * hands its payment method on; payment_intent.payment_failed records a failed top-up and alerts.
  */
 @Injectable()
 export class PaymentIntentHandlers implements OnModuleInit {

@@ -16,8 +16,7 @@ export const SUBSCRIPTION_EVENTS = [
 
 /**
  * Every customer.subscription.* event carries the whole subscription, so each one sets its state
- * outright, if it is newer than the state stored. An unknown customer is created from the event
- * (in the same statement).
+ * outright if it is newer than the stored one (an unknown customer is created in the same statement).
  */
 @Injectable()
 export class SubscriptionHandlers implements OnModuleInit {
