@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Database } from '../database/database';
 import { AppError, ErrorCode } from '../common/app-error';
 import { EventRecord, QueueRepository } from '../queue/queue.repository';
 import { RetryWorker } from '../queue/retry-worker.service';
@@ -9,7 +9,7 @@ import { AuditService } from './audit.service';
 @Injectable()
 export class EventsService {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly queue: QueueRepository,
     private readonly audit: AuditService,
     private readonly worker: RetryWorker,
@@ -24,9 +24,9 @@ export class EventsService {
   }
 
   async reprocess(stripeEventId: string, actor: string): Promise<{ reprocessing: true }> {
-    const result = await this.dataSource.transaction(async (manager) => {
-      const outcome = await this.queue.requeue(manager, stripeEventId);
-      await this.audit.record(manager, { actor, action: 'event.reprocess', target: stripeEventId, result: outcome });
+    const result = await this.db.transaction(async (tx) => {
+      const outcome = await this.queue.requeue(tx, stripeEventId);
+      await this.audit.record(tx, { actor, action: 'event.reprocess', target: stripeEventId, result: outcome });
       return outcome;
     });
     switch (result) {

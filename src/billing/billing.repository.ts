@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
+import { Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 import type { CustomerRow, EntitlementSummaryRow, SubscriptionRow } from './entitlements';
 import type {
@@ -44,19 +44,19 @@ interface LinkFlags {
 }
 
 /**
- * Billing SQL; writes take the attempt's EntityManager, so they commit with the event. An upsert
+ * Billing SQL; writes take the attempt's connection, so they commit with the event. An upsert
  * applies an event only if it is newer than the row's last one, by (created, rank, event id).
  */
 @Injectable()
 export class BillingRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly db: Database) {}
 
   /**
    * A customer known only from another object, given the user id or email it carries if it has
    * none; the row is locked only when something changes, so a customer's events do not serialise.
    */
   async ensureCustomer(
-    manager: EntityManager,
+    manager: Executor,
     customerId: string,
     userId: string | null,
     email?: string | null,
@@ -86,7 +86,7 @@ export class BillingRepository {
    * (its snapshot is older): a fresh statement adds the user id and email it could not.
    */
   private async completeIfUnseen(
-    manager: EntityManager,
+    manager: Executor,
     flags: CustomerFlags,
     customerId: string,
     userId: string | null,
@@ -106,7 +106,7 @@ export class BillingRepository {
   }
 
   /** customer.created / customer.updated: newer wins; a deleted customer stays deleted. */
-  async upsertCustomer(manager: EntityManager, customer: CustomerState, order: EventOrder): Promise<boolean> {
+  async upsertCustomer(manager: Executor, customer: CustomerState, order: EventOrder): Promise<boolean> {
     const { affected } = await sql(
       manager,
       `INSERT INTO customers (stripe_customer_id, user_id, email, name, metadata,
@@ -139,7 +139,7 @@ export class BillingRepository {
   }
 
   /** customer.deleted: final, whatever arrives before or after. */
-  async deleteCustomer(manager: EntityManager, customer: CustomerState, order: EventOrder): Promise<void> {
+  async deleteCustomer(manager: Executor, customer: CustomerState, order: EventOrder): Promise<void> {
     await sql(
       manager,
       `INSERT INTO customers (stripe_customer_id, user_id, email, name, metadata, deleted,
@@ -168,12 +168,7 @@ export class BillingRepository {
    * Links a checkout's user to the customer and its subscription (an existing link is kept); the
    * link row waits for a subscription that arrives later (see upsertSubscription's link_probe).
    */
-  async linkUser(
-    manager: EntityManager,
-    customerId: string,
-    subscriptionId: string | null,
-    userId: string,
-  ): Promise<void> {
+  async linkUser(manager: Executor, customerId: string, subscriptionId: string | null, userId: string): Promise<void> {
     if (subscriptionId) {
       // The subscription row (when it exists) before anything else, as the subscription upsert takes
       // it first: with the opposite order, a checkout and an update of a known subscription handled
@@ -203,7 +198,7 @@ export class BillingRepository {
    * Every customer.subscription.* event, in one statement: the customer is ensured, the subscription
    * is marked seen for a concurrent checkout's link (link_probe), and it is set if the event wins.
    */
-  async upsertSubscription(manager: EntityManager, s: SubscriptionState, order: EventOrder): Promise<boolean> {
+  async upsertSubscription(manager: Executor, s: SubscriptionState, order: EventOrder): Promise<boolean> {
     const { rows } = await sql<CustomerFlags & LinkFlags & { applied: boolean }>(
       manager,
       `WITH customer_inserted AS (
@@ -306,7 +301,7 @@ export class BillingRepository {
 
   /** entitlements.active_entitlement_summary.updated: replaces the customer's list if newer. */
   async upsertEntitlementSummary(
-    manager: EntityManager,
+    manager: Executor,
     summary: EntitlementSummaryState,
     order: EventOrder,
   ): Promise<boolean> {
@@ -339,7 +334,7 @@ export class BillingRepository {
    * result says whether it was applied, reapplied by an operator, and whether the invoice is paid.
    */
   async upsertInvoice(
-    manager: EntityManager,
+    manager: Executor,
     invoice: InvoiceState,
     order: EventOrder,
     paymentFailed: boolean,
@@ -409,7 +404,7 @@ export class BillingRepository {
 
   async customersById(customerId: string): Promise<CustomerRow[]> {
     const { rows } = await sql<CustomerRow>(
-      this.dataSource,
+      this.db,
       `SELECT stripe_customer_id, user_id, deleted, updated_at FROM customers WHERE stripe_customer_id = $1`,
       [customerId],
     );
@@ -418,13 +413,13 @@ export class BillingRepository {
 
   /** Customers linked to a user directly, or through a subscription's metadata.user_id. */
   async customersOfUser(userId: string): Promise<CustomerRow[]> {
-    const { rows } = await sql<CustomerRow>(this.dataSource, CUSTOMERS_OF_USER, [userId]);
+    const { rows } = await sql<CustomerRow>(this.db, CUSTOMERS_OF_USER, [userId]);
     return rows;
   }
 
   async subscriptionsOf(customerIds: string[]): Promise<SubscriptionRow[]> {
     const { rows } = await sql<SubscriptionRow>(
-      this.dataSource,
+      this.db,
       `SELECT stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids, lookup_keys,
               price_features, current_period_end, cancel_at_period_end, last_event_created, updated_at
          FROM subscriptions
@@ -436,7 +431,7 @@ export class BillingRepository {
 
   async summariesOf(customerIds: string[]): Promise<EntitlementSummaryRow[]> {
     const { rows } = await sql<EntitlementSummaryRow>(
-      this.dataSource,
+      this.db,
       `SELECT stripe_customer_id, lookup_keys, updated_at FROM customer_entitlements WHERE stripe_customer_id = ANY($1)`,
       [customerIds],
     );
