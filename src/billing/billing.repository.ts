@@ -43,6 +43,20 @@ interface LinkFlags {
   link_visible: boolean;
 }
 
+/** $1 to $8 of the customer upsert and deletion. */
+function customerParams(customer: CustomerState, order: EventOrder): unknown[] {
+  return [
+    customer.id,
+    customer.userId,
+    customer.email,
+    customer.name,
+    customer.metadata,
+    order.created,
+    order.rank,
+    order.eventId,
+  ];
+}
+
 /**
  * Billing SQL; writes take the attempt's connection, so they commit with the event. An upsert
  * applies an event only if it is newer than the row's last one, by (created, rank, event id).
@@ -124,16 +138,7 @@ export class BillingRepository {
                OR customers.last_event_id = EXCLUDED.last_event_id
                OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
                 > (customers.last_event_created, customers.last_event_rank, customers.last_event_id))`,
-      [
-        customer.id,
-        customer.userId,
-        customer.email,
-        customer.name,
-        customer.metadata,
-        order.created,
-        order.rank,
-        order.eventId,
-      ],
+      customerParams(customer, order),
     );
     return affected > 0;
   }
@@ -151,16 +156,7 @@ export class BillingRepository {
               last_event_created = greatest(customers.last_event_created, EXCLUDED.last_event_created),
               updated_at = now()
         WHERE NOT customers.deleted`,
-      [
-        customer.id,
-        customer.userId,
-        customer.email,
-        customer.name,
-        customer.metadata,
-        order.created,
-        order.rank,
-        order.eventId,
-      ],
+      customerParams(customer, order),
     );
   }
 

@@ -6,20 +6,13 @@ import { AlertService } from '../alerts/alert.service';
 import type { HandlerContext } from '../queue/handler-registry';
 import { BillingRepository } from './billing.repository';
 import { eventOrder, TopUp } from './stripe-objects';
-import { WalletRepository } from './wallet.repository';
+import { WalletEntry, WalletRepository } from './wallet.repository';
 
 export interface WalletView {
   customer_id: string;
   balances: Record<string, number>;
   auto_recharge_payment_method: string | null;
-  entries: Array<{
-    id: string;
-    amount: number;
-    currency: string;
-    payment_intent: string;
-    source_event_id: string;
-    created_at: string;
-  }>;
+  entries: Array<Omit<WalletEntry, 'created_at'> & { created_at: string }>;
 }
 
 /**

@@ -7,9 +7,9 @@ import { waitUntil } from '../support/wait';
 
 /** A small deterministic PRNG (mulberry32), so that a failing run can be replayed from its seed. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0; // eslint-disable-line no-bitwise
+  let a = seed >>> 0; // eslint-disable-line no-bitwise -- mulberry32 is bit arithmetic
   return () => {
-    /* eslint-disable no-bitwise */
+    /* eslint-disable no-bitwise -- mulberry32 is bit arithmetic */
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
