@@ -11,8 +11,8 @@ describe('billing: each event type moves the state as documented', () => {
   beforeAll(async () => {
     alerts = await AlertReceiver.start();
   });
-  afterAll(() => alerts.close());
   const { db, t } = useTestApp(() => ({ ALERT_WEBHOOK_URL: alerts.url }));
+  afterAll(() => alerts.close()); // after the service has closed (it flushes its alerts then)
 
   const apply = async (name: string, world: World): Promise<void> => {
     expect(await deliverAndSettle(t, db.pool, fixtureEvent(name, world) as { id: string })).toBe('processed');

@@ -15,8 +15,8 @@ describe('wallet top-ups', () => {
   beforeAll(async () => {
     alerts = await AlertReceiver.start();
   });
-  afterAll(() => alerts.close());
   const { db, t } = useTestApp(() => ({ ALERT_WEBHOOK_URL: alerts.url }));
+  afterAll(() => alerts.close()); // after the service has closed (it flushes its alerts then)
 
   const session = (w: World) => fixtureEvent('checkout.session.completed.wallet_top_up', w);
   const intent = (w: World) => fixtureEvent('payment_intent.succeeded.wallet_top_up', w);
