@@ -29,7 +29,13 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
       curly: ['error', 'all'],
       'no-bitwise': 'error',
-      // A double cast reaches past a type; allowed only where a library's own type is wrong, and then
+      '@eslint-community/eslint-comments/require-description': ['error', { ignore: ['eslint-enable'] }],
+    },
+  },
+  {
+    files: ['src/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      // A double cast reaches past a type: allowed only where a library's own type is wrong, and then
       // disabled on that line with the reason (directives must say why).
       'no-restricted-syntax': [
         'error',
@@ -39,13 +45,7 @@ export default tseslint.config(
           message: "A double cast reaches past a type: only where a library's type is wrong, disabled with the reason.",
         },
       ],
-      '@eslint-community/eslint-comments/require-description': ['error', { ignore: ['eslint-enable'] }],
-    },
-  },
-  {
-    // A file inside a package is its internals: only its documented entry points are imported.
-    files: ['src/**/*.ts', 'scripts/**/*.ts'],
-    rules: {
+      // A file inside a package is its internals: only its documented entry points are imported.
       'no-restricted-imports': [
         'error',
         {

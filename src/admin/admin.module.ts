@@ -1,17 +1,44 @@
 import { Module } from '@nestjs/common';
+import { BillingModule } from '../billing/billing.module';
 import { QueueModule } from '../queue/queue.module';
 import { AuditLogController } from './audit-log.controller';
 import { AuditService } from './audit.service';
+import { ConsoleController } from './console.controller';
+import { CustomerEventsRepository } from './customer-events.repository';
+import { CustomerEventsService } from './customer-events.service';
+import { CustomersController } from './customers.controller';
 import { DeadLettersController } from './dead-letters.controller';
 import { DeadLettersService } from './dead-letters.service';
 import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
+import { ReprocessDryRunService } from './reprocess-dry-run.service';
 import { RetryQueueController } from './retry-queue.controller';
 import { RetryQueueService } from './retry-queue.service';
+import { StatsController } from './stats.controller';
+import { StatsRepository } from './stats.repository';
+import { StatsService } from './stats.service';
 
 @Module({
-  imports: [QueueModule],
-  controllers: [DeadLettersController, RetryQueueController, EventsController, AuditLogController],
-  providers: [AuditService, DeadLettersService, EventsService, RetryQueueService],
+  imports: [QueueModule, BillingModule],
+  controllers: [
+    DeadLettersController,
+    RetryQueueController,
+    EventsController,
+    AuditLogController,
+    CustomersController,
+    StatsController,
+    ConsoleController,
+  ],
+  providers: [
+    AuditService,
+    DeadLettersService,
+    EventsService,
+    RetryQueueService,
+    CustomerEventsRepository,
+    CustomerEventsService,
+    StatsRepository,
+    StatsService,
+    ReprocessDryRunService,
+  ],
 })
 export class AdminModule {}

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { Database } from '../database/database';
 import { AppError, ErrorCode } from '../common/app-error';
+import { Database } from '../database/database';
+import { sql } from '../database/sql';
 import { EventRecord, QueueRepository } from '../queue/queue.repository';
 import { RetryWorker } from '../queue/retry-worker.service';
 import { AuditService } from './audit.service';
@@ -15,12 +16,20 @@ export class EventsService {
     private readonly worker: RetryWorker,
   ) {}
 
-  async find(stripeEventId: string): Promise<EventRecord> {
+  async find(stripeEventId: string, withPayload: boolean): Promise<EventRecord & { payload?: unknown }> {
     const event = await this.queue.findEvent(stripeEventId);
     if (!event) {
       throw new AppError(ErrorCode.NotFound, `No event ${stripeEventId} has been stored.`);
     }
-    return event;
+    if (!withPayload) {
+      return event;
+    }
+    const { rows } = await sql<{ payload: unknown }>(
+      this.db,
+      'SELECT payload FROM subscription_events WHERE stripe_event_id = $1',
+      [stripeEventId],
+    );
+    return { ...event, payload: rows[0]?.payload ?? null };
   }
 
   async reprocess(stripeEventId: string, actor: string): Promise<{ reprocessing: true }> {

@@ -14,7 +14,7 @@ import { RetryQueueService } from './retry-queue.service';
 export class RetryQueueController {
   constructor(private readonly retryQueue: RetryQueueService) {}
 
-  /** Events still to be handled, the next due first. */
+  /** Events still to be handled, in the order they were queued (`next_retry_at` says when each runs). */
   @Get()
   @ApiOkResponse({ type: PendingPageDto })
   list(@Query() query: PageQuery): Promise<Page<PendingItemDto>> {

@@ -4,7 +4,7 @@ import { Page, PageRequest, readPage } from '../common/paging';
 import { QueueRepository } from '../queue/queue.repository';
 import type { PendingItemDto } from './dto/responses';
 
-/** The retry queue as operators see it: every event still to be handled, the next due first. */
+/** The retry queue as operators see it: every event still to be handled, in the order they were queued. */
 @Injectable()
 export class RetryQueueService {
   constructor(private readonly queue: QueueRepository) {}
@@ -12,9 +12,9 @@ export class RetryQueueService {
   async list(query: PageRequest): Promise<Page<PendingItemDto>> {
     const page = await readPage(
       query,
-      { d: EPOCH_MICROS, e: BIGINT },
-      (limit, after) => this.queue.listPending(limit, after && { dueUs: after.d, eventId: after.e }),
-      (last) => ({ d: last.due_us, e: last.event_key }),
+      { q: EPOCH_MICROS, e: BIGINT },
+      (limit, after) => this.queue.listPending(limit, after && { enqueuedUs: after.q, eventId: after.e }),
+      (last) => ({ q: last.enqueued_us, e: last.event_key }),
     );
     return {
       items: page.items.map((r) => ({

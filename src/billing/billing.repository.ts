@@ -398,6 +398,11 @@ export class BillingRepository {
 
   // --- reads for the entitlements API ----------------------------------------------------------
 
+  async customerExists(customerId: string): Promise<boolean> {
+    const { rows } = await sql(this.db, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
+    return rows.length > 0;
+  }
+
   async customersById(customerId: string): Promise<CustomerRow[]> {
     const { rows } = await sql<CustomerRow>(
       this.db,

@@ -15,11 +15,6 @@ export class UsageRepository {
     private readonly config: AppConfig,
   ) {}
 
-  async customerExists(customerId: string): Promise<boolean> {
-    const { rows } = await sql(this.db, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
-    return rows.length > 0;
-  }
-
   /**
    * The latest-starting period of the customer's access-granting subscriptions, read from them and
    * from their paid renewal invoices, so that either may arrive first; null when none grants access.

@@ -88,6 +88,8 @@ describe('OpenAPI', () => {
       expect(Object.keys(document.paths).sort()).toEqual(
         [
           '/admin/audit-log',
+          '/admin/console',
+          '/admin/customers/{customerId}/events',
           '/admin/dead-letters',
           '/admin/dead-letters/replay',
           '/admin/dead-letters/{id}',
@@ -95,6 +97,7 @@ describe('OpenAPI', () => {
           '/admin/events/{stripeEventId}',
           '/admin/events/{stripeEventId}/reprocess',
           '/admin/retry-queue',
+          '/admin/stats',
           '/health/live',
           '/health/ready',
           '/health/webhooks',
@@ -116,6 +119,9 @@ describe('OpenAPI', () => {
         responses: { '200': { content: { 'text/plain': expect.anything() } } },
       });
       expect(document.paths['/metrics'].get.security).toBeUndefined();
+      // The console page is public (it holds no data); the routes it calls are not.
+      expect(document.paths['/admin/console'].get.security).toBeUndefined();
+      expect(document.paths['/admin/stats'].get.security).toEqual([{ bearer: [] }]);
       const ui = await t.http.get('/docs');
       expect(ui.status).toBe(200);
       expect(ui.text).toContain('swagger');

@@ -21,8 +21,9 @@ describe('NUL characters in paths, queries and bodies', () => {
       await t.http.get('/v1/customers/cus_a%00b/wallet').set(auth),
       await t.http.get('/v1/customers/cus_a%00b/usage').set(auth),
       await t.http.post('/v1/customers/cus_a%00b/usage').set(auth).send({ quantity: 1, idempotency_key: 'k' }),
+      await t.http.get('/admin/customers/cus_a%00b/events').set(auth),
     ];
-    expect(responses.map((res) => [res.status, res.body.error])).toEqual(Array(5).fill([404, 'not_found']));
+    expect(responses.map((res) => [res.status, res.body.error])).toEqual(Array(6).fill([404, 'not_found']));
   });
 
   it('answers 400 for a dead-letter type filter holding NUL', async () => {
