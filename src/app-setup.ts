@@ -6,9 +6,10 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { AppValidationPipe } from './common/app-validation.pipe';
-import { LifecycleService } from './common/lifecycle.service';
-import { AppConfig, Environment } from './config/app-config';
+import { LifecycleService } from './core/lifecycle.service';
+import { AppConfig } from './config/app-config';
 import { withDevelopmentSecrets } from './config/development-secrets';
+import type { Environment } from './config/environment-variables';
 import { resolveDatabase } from './database/database-location';
 import { defaultHttpLimits, HttpLimits } from './http/http-limits';
 import { HttpServerGuard } from './http/http-server-guard';
@@ -28,10 +29,9 @@ export interface AppOptions {
 }
 
 /**
- * Builds the application exactly as it runs, for main and for tests, server timeouts included. The
- * webhook route gets its body as raw bytes, limited to WEBHOOK_MAX_BODY_BYTES: the signature is
- * computed over those bytes, and nothing may refuse the request before the signature check but the
- * limits on what the body may cost (size, time, memory in flight).
+ * Builds the application as it runs, for main and tests, server timeouts included. The webhook route
+ * takes raw bytes: the signature is over them, and nothing may refuse a request before the signature
+ * check but the limits on what its body may cost (size, time, memory in flight).
  */
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {

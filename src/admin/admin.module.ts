@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BillingModule } from '../billing/billing.module';
 import { QueueModule } from '../queue/queue.module';
 import { AuditLogController } from './audit-log.controller';
 import { AuditService } from './audit.service';
@@ -9,14 +10,16 @@ import { CustomersController } from './customers.controller';
 import { DeadLettersController } from './dead-letters.controller';
 import { DeadLettersService } from './dead-letters.service';
 import { EventsController } from './events.controller';
+import { EventsService } from './events.service';
 import { ReprocessDryRunService } from './reprocess-dry-run.service';
 import { RetryQueueController } from './retry-queue.controller';
+import { RetryQueueService } from './retry-queue.service';
 import { StatsController } from './stats.controller';
 import { StatsRepository } from './stats.repository';
 import { StatsService } from './stats.service';
 
 @Module({
-  imports: [QueueModule],
+  imports: [QueueModule, BillingModule],
   controllers: [
     DeadLettersController,
     RetryQueueController,
@@ -29,6 +32,8 @@ import { StatsService } from './stats.service';
   providers: [
     AuditService,
     DeadLettersService,
+    EventsService,
+    RetryQueueService,
     CustomerEventsRepository,
     CustomerEventsService,
     StatsRepository,

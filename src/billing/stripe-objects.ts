@@ -2,13 +2,9 @@ import { isObject, StripeEvent } from '../common/stripe-event';
 import { PermanentEventError } from '../queue/permanent-event.error';
 
 /**
- * Pure mapping from Stripe objects (as webhooks carry them) to the rows we keep. Both API shapes are
- * read: current versions put a subscription's period on its items and an invoice's subscription
- * under `parent.subscription_details`; older ones put both at the top level. A malformed object is
- * a PermanentEventError: retrying it cannot help, so it goes to the dead-letter queue at once.
- * Every value is checked where it is read (a field that is absent or null reads as null), so that a
- * value of the wrong type or out of range names its field here instead of failing later in SQL or in
- * a Date, which would be retried as if it might pass next time.
+ * Pure mapping from Stripe objects to our rows, reading current and older API shapes alike. A
+ * malformed object is a PermanentEventError naming the field (retrying cannot help): every value is
+ * checked where it is read, not left to fail later in SQL or a Date, which would be retried.
  */
 
 type StripeObject = Record<string, unknown>;

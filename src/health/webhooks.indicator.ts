@@ -1,14 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { LifecycleService } from '../common/lifecycle.service';
+import { LifecycleService } from '../core/lifecycle.service';
 import { withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { QueueStatsService } from '../queue/queue-stats.service';
 
 /**
- * The backlog in the `webhooks` key of /health/webhooks. Figures are at most 5 s old (counted in
- * the background); a backlog or dead letters fail the check only past thresholds set in
- * HEALTH_MAX_PENDING, HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS or HEALTH_MAX_DEAD_LETTERS.
+ * The backlog in the `webhooks` key of /health/webhooks, counted in the background (at most 5 s
+ * old); it fails the check only past the HEALTH_MAX_* thresholds.
  */
 @Injectable()
 export class WebhooksIndicator {

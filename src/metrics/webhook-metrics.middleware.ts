@@ -10,11 +10,9 @@ const OUTCOME_BY_ERROR: Record<string, ReceivedOutcome> = {
 };
 
 /**
- * Counts every webhook delivery by outcome and times it, from arrival to the last byte of the
- * answer; mounted before the body reader so that its refusals are counted too. The controller notes
- * the event type and duplicates in `res.locals`; the exception filter notes the error code. A
- * delivery whose connection closes before its answer is sent (the client gave up, or its socket was
- * cut) is counted as `aborted`.
+ * Counts and times every webhook delivery, mounted before the body reader so that its refusals count
+ * too; the controller and the exception filter note the event type, duplicates and error code in
+ * res.locals. A delivery whose connection closes before its answer is counted as `aborted`.
  */
 export function webhookMetrics(metrics: MetricsService) {
   return (request: Request, response: Response, next: NextFunction): void => {

@@ -29,15 +29,9 @@ interface Prepared {
 type AfterCommit = Array<{ row: ClaimedRow; effect: () => unknown }>;
 
 /**
- * Runs held events. An attempt is one transaction: the queue rows are deleted first (fenced on their
- * lock tokens), the handlers write, the events are completed, and all of it commits together, so an
- * event's effects are applied exactly once; a failed attempt leaves nothing behind, and a replica
- * that lost a lease commits nothing for that row.
- *
- * Several events run in one transaction (one commit for all). If that transaction fails, nothing of
- * it is kept and each event runs again alone, so a failing event never holds back its neighbours
- * beyond that one retry. An attempt counts only when its handler ran; failures before that (an
- * outage, a silent connection) give the row back uncounted.
+ * Runs held events. An attempt is one transaction (fenced delete of the queue rows, handlers,
+ * completions), so effects apply once; several events share one, run again alone if it fails. Only
+ * a handler that ran counts an attempt: an outage before that gives the row back uncounted.
  */
 @Injectable()
 export class EventProcessor {

@@ -103,10 +103,9 @@ export class QueueRepository {
   constructor(private readonly db: Database) {}
 
   /**
-   * Stores new events and, for those to be handled, their queue rows, in one statement (hence one
-   * transaction): an event is stored with its queue row or not at all. An event id already stored
-   * (even by a concurrent statement, whose commit ON CONFLICT waits for) inserts nothing. Returns,
-   * for each event in order, its new id, or null for a duplicate. The ids must be distinct.
+   * Stores new events with their queue rows in one statement: each with its row or not at all. An id
+   * already stored (even by a concurrent statement, which ON CONFLICT waits for) inserts nothing.
+   * Returns each event's new id in order, or null for a duplicate. The ids must be distinct.
    */
   async insertEvents(events: NewEvent[]): Promise<Array<string | null>> {
     const { rows } = await this.db.queryWithin<{ id: string; stripe_event_id: string }>(
@@ -190,13 +189,9 @@ export class QueueRepository {
   }
 
   /**
-   * First statement of an attempt's transaction (one event or a batch), in one round trip: deletes
-   * the held queue rows, fenced on their lock tokens, and bounds every later statement
-   * (statement_timeout) and pause (idle_in_transaction_session_timeout) of the transaction on the
-   * server. From here until commit the rows are locked, so no other replica can claim them even if
-   * a lease runs out; a row whose token no longer matches (its lease was lost and it was claimed
-   * again) is not returned and must not run. The deletes commit only with the handlers' writes.
-   * Returns the ids of the events still held.
+   * First statement of an attempt (one event or a batch): deletes the held queue rows, fenced on
+   * their tokens, and bounds the transaction's statements and pauses on the server. The rows stay
+   * locked until commit, so no claim can take them; a row not returned was lost and must not run.
    */
   async takeForAttempt(
     tx: Executor,
@@ -237,12 +232,9 @@ export class QueueRepository {
   }
 
   /**
-   * Schedules the next attempt after a handler failed: the run counts (attempts + 1, claims back to
-   * 0), the row is unlocked and due `delaySeconds` from now by the database clock (clock_timestamp(),
-   * not the statement's start, in case it waited on a lock); the event row records the attempts and
-   * the error for the admin API. Fenced on the lock token. The retry is also counted in this
-   * minute's slot of webhook_retry_counts (GET /admin/stats): 8 days of minutes in a ring, where a
-   * slot still holding a minute 8 days older starts again.
+   * After a handler failed: the run counts (claims back to 0), the row is unlocked and due in
+   * `delaySeconds` by the database clock, the event records attempts and error; fenced on the token.
+   * Also counted in this minute's slot of webhook_retry_counts (a ring of 8 days, for /admin/stats).
    */
   async scheduleRetry(row: ClaimedRow, error: string, delaySeconds: number): Promise<boolean> {
     const { rows } = await sql<{ id: string }>(
@@ -303,11 +295,9 @@ export class QueueRepository {
   }
 
   /**
-   * Gives held rows back, due now, for any replica to take: on shutdown, and when an attempt could
-   * not run because the database was unreachable (then `uncount` takes back their claims). Fenced on
-   * the lock tokens. Bounded, because it runs while the database may be silent: if it commits after
-   * the client gave up, the next try finds the tokens gone and changes nothing. Returns how many
-   * rows were still held.
+   * Gives held rows back, due now (`uncount` takes back their claims), fenced on their tokens;
+   * bounded, as it runs while the database may be silent (a late commit finds the tokens gone).
+   * Returns how many rows were still held.
    */
   async release(rows: HeldRow[], uncount: boolean): Promise<number> {
     const { rowCount } = await this.db.queryWithin(

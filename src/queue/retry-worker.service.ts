@@ -12,10 +12,8 @@ import { RowReleaser } from './row-releaser';
 export const RETRY_JOB_NAME = 'webhook-retry';
 
 /**
- * Claims due rows (retries, rows whose lease ran out, rows no replica could take at once) on
- * RETRY_CRON and whenever a webhook could not be handled immediately. One drain at a time per
- * replica: it claims as many rows as there are free slots (at most WORKER_BATCH_SIZE), starts them,
- * and repeats until nothing is due. Claiming only what can start at once keeps every lease honest.
+ * Claims due rows (retries, expired leases, rows no replica could hold at once) on RETRY_CRON and
+ * when nudged, as many as this replica has room for, until nothing is due; one drain at a time.
  */
 @Injectable()
 export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {

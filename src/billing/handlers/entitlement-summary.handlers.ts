@@ -1,31 +1,20 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Executor } from '../../database/database';
 import type { StripeEvent } from '../../common/stripe-event';
-import { HandlerRegistry } from '../../queue/handler-registry';
 import { BillingRepository } from '../billing.repository';
 import { entitlementSummaryFromStripe, eventOrder } from '../stripe-objects';
 
 /**
- * entitlements.active_entitlement_summary.updated replaces the customer's feature list, if newer
- * than the one stored. Stripe includes at most a first page of entitlements; when `has_more` is
- * set the stored list is that page (logged, since fetching the rest needs an API key we do not hold).
+ * Replaces the customer's feature list if newer. An event holds at most a first page of entitlements:
+ * with `has_more`, that page is stored and a warning logged (the rest needs an API key we do not hold).
  */
 @Injectable()
-export class EntitlementSummaryHandlers implements OnModuleInit {
+export class EntitlementSummaryHandlers {
   private readonly logger = new Logger(EntitlementSummaryHandlers.name);
 
-  constructor(
-    private readonly registry: HandlerRegistry,
-    private readonly billing: BillingRepository,
-  ) {}
+  constructor(private readonly billing: BillingRepository) {}
 
-  onModuleInit(): void {
-    this.registry.register('entitlements.active_entitlement_summary.updated', (event, manager) =>
-      this.replace(event, manager),
-    );
-  }
-
-  private async replace(event: StripeEvent, manager: Executor): Promise<void> {
+  async replace(event: StripeEvent, manager: Executor): Promise<void> {
     const summary = entitlementSummaryFromStripe(event.object);
     if (summary.hasMore) {
       this.logger.warn(
