@@ -6,8 +6,6 @@ import { Database } from '../database/database';
 import { sql } from '../database/sql';
 
 export const RETENTION_JOB_NAME = 'event-retention';
-/** Daily, at 03:17 (server time). */
-const RETENTION_CRON = '0 17 3 * * *';
 const RETENTION_LOCK_KEY = 4_242_002;
 const BATCH = 5_000;
 
@@ -27,7 +25,7 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
   ) {}
 
   onApplicationBootstrap(): void {
-    startCronJob(this.scheduler, RETENTION_JOB_NAME, RETENTION_CRON, () => void this.prune());
+    startCronJob(this.scheduler, RETENTION_JOB_NAME, this.config.retentionCron, () => void this.prune());
   }
 
   async beforeApplicationShutdown(): Promise<void> {
