@@ -60,11 +60,6 @@ export default tseslint.config(
     },
   },
   {
-    // Its bitwise directives say why once the database rewrite settles (database/ is the lead's now).
-    files: ['src/database/embedded-postgres.ts'],
-    rules: { '@eslint-community/eslint-comments/require-description': 'off' },
-  },
-  {
     // Tests read JSON bodies, YAML and rows whose shapes they assert on.
     files: ['test/**/*.ts', '**/*.spec.ts'],
     rules: {

@@ -6,7 +6,7 @@
  *
  *   node bench/run.js [ingest|drain|scale|profile ...] [--quick] [--json FILE]
  *
- * With no mode: ingest, drain and scale (profile only when asked). Runs against TEST_DATABASE_URL's
+ * With no mode: ingest, drain and scale (profile and retention only when asked). Runs against TEST_DATABASE_URL's
  * server when set (a fresh bench_<pid>_… database per target and run, dropped afterwards), else an
  * embedded PostgreSQL in a temporary directory. Needs the compiled service (`npm run build`).
  *
@@ -18,6 +18,8 @@
  *   --replicas 1,3       drain replica counts
  *   --scale-events N     processed events for the scale check (default 1000000, quick 100000)
  *   --scale-dead N       open dead letters (default 100000, quick 10000)
+ *   --retention-events N old processed events pruned while ingesting (default 1000000, quick 100000)
+ *   --retention-rate R   the ingest rate during the retention run, per second (default 500: half the peak)
  *   --floor-tx / --no-floor-tx   also run the floor in BEGIN/…/COMMIT style at 32 connections
  *   --bullmq / --no-bullmq       also run the BullMQ-on-Redis build (bench/bullmq.js) in ingest
  *                        (default on; skipped with a message when Redis does not answer)
@@ -37,7 +39,7 @@ const { openServer, ROOT } = require('./lib/db');
 const { killAll, setServiceEnv } = require('./lib/processes');
 const { closeAllRedis, redact, DEFAULT_REDIS_URL } = require('./lib/redis');
 
-const MODES = ['ingest', 'drain', 'scale', 'profile'];
+const MODES = ['ingest', 'drain', 'scale', 'profile', 'retention'];
 
 function parseArgs(argv) {
   const args = { modes: [], quick: false };
@@ -70,6 +72,10 @@ function parseArgs(argv) {
       args.scaleEvents = Number(value());
     } else if (a === '--scale-dead') {
       args.scaleDead = Number(value());
+    } else if (a === '--retention-events') {
+      args.retentionEvents = Number(value());
+    } else if (a === '--retention-rate') {
+      args.retentionRate = Number(value());
     } else if (a === '--floor-tx') {
       args.floorTx = true;
     } else if (a === '--no-floor-tx') {
@@ -126,6 +132,8 @@ function parseArgs(argv) {
     scaleEvents: args.scaleEvents ?? (q ? 100_000 : 1_000_000),
     scaleDead: args.scaleDead ?? (q ? 10_000 : 100_000),
     scaleDue: 1_000,
+    retentionEvents: args.retentionEvents ?? (q ? 100_000 : 1_000_000),
+    retentionRate: args.retentionRate ?? 500,
     scaleRequests: 200,
     scaleDeepPages: q ? 20 : 100,
     profileDuration: q ? 5 : 10,

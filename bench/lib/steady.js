@@ -50,6 +50,7 @@ function steadyLoad({ url, rate, seconds, connections, factory, secret }) {
         acknowledged,
         achievedRate: done / elapsed,
         latencyMs: summarise(latencies),
+        rawLatencies: latencies,
       });
     };
     const send = (dueAt) => {

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '../common/app-error';
 import { Database } from '../database/database';
-import { sql } from '../database/sql';
 import { EventRecord, QueueRepository } from '../queue/queue.repository';
 import { RetryWorker } from '../queue/retry-worker.service';
 import { AuditService } from './audit.service';
@@ -17,19 +16,11 @@ export class EventsService {
   ) {}
 
   async find(stripeEventId: string, withPayload: boolean): Promise<EventRecord & { payload?: unknown }> {
-    const event = await this.queue.findEvent(stripeEventId);
+    const event = await this.queue.findEvent(stripeEventId, withPayload);
     if (!event) {
       throw new AppError(ErrorCode.NotFound, `No event ${stripeEventId} has been stored.`);
     }
-    if (!withPayload) {
-      return event;
-    }
-    const { rows } = await sql<{ payload: unknown }>(
-      this.db,
-      'SELECT payload FROM subscription_events WHERE stripe_event_id = $1',
-      [stripeEventId],
-    );
-    return { ...event, payload: rows[0]?.payload ?? null };
+    return event;
   }
 
   async reprocess(stripeEventId: string, actor: string): Promise<{ reprocessing: true }> {

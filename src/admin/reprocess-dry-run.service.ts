@@ -5,6 +5,7 @@ import { runWithin } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { Connection, Database } from '../database/database';
 import { sql } from '../database/sql';
+import { describeFailure } from '../queue/event-processor';
 import { EventHandler, HandlerRegistry } from '../queue/handler-registry';
 import { AuditService } from './audit.service';
 
@@ -93,7 +94,11 @@ export class ReprocessDryRunService {
     try {
       event = stripeEventFromPayload(rows[0].payload);
     } catch (error) {
-      return { changes: [], outcome: 'failed', error: `stored payload is not a Stripe event: ${describe(error)}` };
+      return {
+        changes: [],
+        outcome: 'failed',
+        error: `stored payload is not a Stripe event: ${describeFailure(error)}`,
+      };
     }
     // As in an attempt: an event of the other mode is ignored.
     const otherMode = this.config.stripeLivemode !== undefined && event.livemode !== this.config.stripeLivemode;
@@ -124,7 +129,7 @@ export class ReprocessDryRunService {
         );
       } catch (error) {
         connection.destroy();
-        return { changes: [], outcome: 'failed', error: describe(error).slice(0, MAX_ERROR_LENGTH) };
+        return { changes: [], outcome: 'failed', error: describeFailure(error).slice(0, MAX_ERROR_LENGTH) };
       }
       const changes = await this.changes(connection);
       return { changes, outcome: 'processed', error: null };
@@ -266,12 +271,4 @@ function keyOf(shape: TableShape, row: Row): Record<string, unknown> {
 
 function quote(identifier: string): string {
   return `"${identifier.replace(/"/g, '""')}"`;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const driverMessage = (error as { driverError?: { message?: string } }).driverError?.message;
-    return `${error.name}: ${driverMessage ?? error.message}`;
-  }
-  return String(error);
 }

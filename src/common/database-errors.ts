@@ -35,7 +35,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (typeof current !== 'object') {
       return false;
     }
-    const e = current as { code?: unknown; message?: unknown; name?: unknown; driverError?: unknown; cause?: unknown };
+    const e = current as { code?: unknown; message?: unknown; cause?: unknown };
     if (typeof e.code === 'string') {
       if (UNAVAILABLE_SQLSTATES.has(e.code) || UNAVAILABLE_NODE_CODES.has(e.code)) {
         return true;
@@ -47,14 +47,13 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (e.message as string).includes(m))) {
       return true;
     }
-    current = e.driverError ?? e.cause;
+    current = e.cause;
   }
   return false;
 }
 
-/** The SQLSTATE of a PostgreSQL error, also when TypeORM wrapped it. */
+/** The SQLSTATE of a PostgreSQL error. */
 export function sqlState(error: unknown): string | undefined {
-  const e = error as { code?: unknown; driverError?: { code?: unknown } } | undefined;
-  const code = e?.driverError?.code ?? e?.code;
+  const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' ? code : undefined;
 }

@@ -92,6 +92,7 @@ describe('AppConfig.fromEnvironment', () => {
     ['PORT', 'abc'],
     ['DB_POOL_SIZE', '1'],
     ['RETRY_CRON', 'every minute'],
+    ['RETENTION_CRON', 'nightly'],
     ['RETRY_MAX_ATTEMPTS', '0'],
     ['HANDLER_TIMEOUT_MS', '1.5'],
     ['ACCESS_STATUSES', 'active,bogus'],

@@ -42,6 +42,7 @@ export class AppConfig {
   readonly stripeLivemode?: boolean;
   readonly alertWebhookUrl?: string;
   readonly eventRetentionDays: number;
+  readonly retentionCron: string;
   readonly logLevel: string;
   readonly dataDir: string;
   readonly healthThresholds: HealthThresholds;
@@ -69,6 +70,7 @@ export class AppConfig {
     this.stripeLivemode = values.stripeLivemode;
     this.alertWebhookUrl = values.alertWebhookUrl;
     this.eventRetentionDays = values.eventRetentionDays;
+    this.retentionCron = values.retentionCron;
     this.logLevel = values.logLevel;
     this.dataDir = values.dataDir;
     this.healthThresholds = values.healthThresholds;
@@ -126,6 +128,7 @@ export class AppConfig {
       stripeLivemode: s.STRIPE_LIVEMODE,
       alertWebhookUrl: s.ALERT_WEBHOOK_URL,
       eventRetentionDays: s.EVENT_RETENTION_DAYS,
+      retentionCron: s.RETENTION_CRON,
       logLevel: s.LOG_LEVEL,
       dataDir: s.DATA_DIR,
       healthThresholds: {

@@ -207,12 +207,13 @@ export const VARIABLES = {
   WORKER_BATCH_SIZE: variable({
     rule: integer(1, 10_000),
     default: 100,
-    meaning: 'most rows one claim takes (a claim also never takes more than the replica has free handler slots)',
+    meaning:
+      'most rows one replica holds at once (stored by it or claimed, waiting or running); a claim never takes more than there is room for',
   }),
   WORKER_CONCURRENCY: variable({
     rule: integer(1, 1000),
     documentedDefault: '`DB_POOL_SIZE − 2`',
-    meaning: 'handlers running at once on one replica',
+    meaning: 'transactions running handlers at once on one replica (each settles up to 32 events)',
   }),
   ACCESS_STATUSES: variable({
     rule: list(
@@ -234,6 +235,11 @@ export const VARIABLES = {
     rule: positiveNumber,
     default: 30,
     meaning: 'processed events older than this are pruned',
+  }),
+  RETENTION_CRON: variable({
+    rule: cronExpression,
+    default: '0 17 3 * * *',
+    meaning: 'when one replica prunes them (daily at 03:17 server time by default)',
   }),
   LOG_LEVEL: variable({
     rule: oneOf(LOG_LEVELS),

