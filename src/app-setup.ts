@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { json } from 'express';
+import { json, Router } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
@@ -43,16 +43,20 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   app.disable('x-powered-by');
   const limits = { ...defaultHttpLimits(config.webhookMaxBodyBytes), ...options.httpLimits };
   new HttpServerGuard(app.getHttpServer(), limits);
-  app.use('/webhooks/stripe', webhookMetrics(app.get(MetricsService)));
   const verifier = app.get(StripeSignatureVerifier);
+  // Deliveries are counted from arrival, so the body reader's refusals count too.
   app.use(
     '/webhooks/stripe',
-    webhookBody({
-      checkHeader: (header) => verifier.checkHeader(header),
-      maxBytes: config.webhookMaxBodyBytes,
-      timeoutMs: limits.webhookBodyTimeoutMs,
-      budget: new BodyBudget(limits.webhookBodyBudgetBytes),
-    }),
+    Router().post(
+      '/',
+      webhookMetrics(app.get(MetricsService)),
+      webhookBody({
+        checkHeader: (header) => verifier.checkHeader(header),
+        maxBytes: config.webhookMaxBodyBytes,
+        timeoutMs: limits.webhookBodyTimeoutMs,
+        budget: new BodyBudget(limits.webhookBodyBudgetBytes),
+      }),
+    ),
   );
   app.use(json({ limit: API_BODY_LIMIT }));
   app.useGlobalFilters(new AllExceptionsFilter());

@@ -179,9 +179,11 @@ describe('Stripe → row mapping', () => {
   });
 
   describe('a value that cannot be converted is a permanent failure naming its field', () => {
-    const subscription = (): Record<string, any> => fixture('customer.subscription.updated'); // eslint-disable-line @typescript-eslint/no-explicit-any
-    const legacySubscription = (): Record<string, any> => fixture('customer.subscription.updated.legacy'); // eslint-disable-line @typescript-eslint/no-explicit-any
-    const invoice = (): Record<string, any> => fixture('invoice.paid'); // eslint-disable-line @typescript-eslint/no-explicit-any
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- fixtures are free-form JSON the tests reach into
+    type Json = Record<string, any>;
+    const subscription = (): Json => fixture('customer.subscription.updated');
+    const legacySubscription = (): Json => fixture('customer.subscription.updated.legacy');
+    const invoice = (): Json => fixture('invoice.paid');
     const readSubscription = (object: Record<string, unknown>) => () =>
       subscriptionFromStripe(object, 'customer.subscription.updated');
 

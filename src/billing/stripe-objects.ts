@@ -540,13 +540,20 @@ export function paymentMethodOfPaymentIntent(
   return { paymentIntentId, customerId: optionalId(object.customer, 'customer', of), paymentMethodId };
 }
 
-/** A succeeded top-up PaymentIntent (credits `amount_received`), else null. */
-export function topUpFromPaymentIntent(object: StripeObject): TopUp | null {
+/** A top-up PaymentIntent's id and how its errors name it; null when it is not a top-up. */
+function topUpIntent(object: StripeObject): { paymentIntentId: string; of: string } | null {
   const paymentIntentId = requiredId(object.id, 'id', 'of a payment intent');
   const of = `of payment intent ${paymentIntentId}`;
-  if (!isTopUp(object, of)) {
+  return isTopUp(object, of) ? { paymentIntentId, of } : null;
+}
+
+/** A succeeded top-up PaymentIntent (credits `amount_received`), else null. */
+export function topUpFromPaymentIntent(object: StripeObject): TopUp | null {
+  const intent = topUpIntent(object);
+  if (!intent) {
     return null;
   }
+  const { paymentIntentId, of } = intent;
   return {
     customerId: optionalId(object.customer, 'customer', of),
     paymentIntentId,
@@ -558,11 +565,11 @@ export function topUpFromPaymentIntent(object: StripeObject): TopUp | null {
 
 /** A failed top-up PaymentIntent with its last error, else null. */
 export function failedTopUpFromPaymentIntent(object: StripeObject): FailedTopUp | null {
-  const paymentIntentId = requiredId(object.id, 'id', 'of a payment intent');
-  const of = `of payment intent ${paymentIntentId}`;
-  if (!isTopUp(object, of)) {
+  const intent = topUpIntent(object);
+  if (!intent) {
     return null;
   }
+  const { paymentIntentId, of } = intent;
   const error = optionalObject(object.last_payment_error, 'last_payment_error', of) ?? {};
   return {
     paymentIntentId,

@@ -15,11 +15,7 @@ const OUTCOME_BY_ERROR: Record<string, ReceivedOutcome> = {
  * res.locals. A delivery whose connection closes before its answer is counted as `aborted`.
  */
 export function webhookMetrics(metrics: MetricsService) {
-  return (request: Request, response: Response, next: NextFunction): void => {
-    if (request.method !== 'POST') {
-      next();
-      return;
-    }
+  return (_request: Request, response: Response, next: NextFunction): void => {
     const started = process.hrtime.bigint();
     const count = (outcome: ReceivedOutcome): void => {
       const { eventType } = response.locals as { eventType?: string };

@@ -27,10 +27,6 @@ const MIN_CHUNKED_CAPACITY = 16 * 1024;
  */
 export function webhookBody(options: WebhookBodyOptions) {
   return (request: Request, response: Response, next: NextFunction): void => {
-    if (request.method !== 'POST') {
-      next();
-      return;
-    }
     const refuse = (error: AppError): void => {
       response.setHeader('Connection', 'close');
       next(error);
