@@ -100,6 +100,11 @@ export class QueueService {
         'The event contains text PostgreSQL cannot store as JSON (\\u0000 or an unpaired surrogate).',
       );
     }
+    // A program limit (class 54, say a document nested past the server's stack) is hit by what the
+    // event holds: retrying cannot get past it.
+    if (state?.startsWith('54')) {
+      return new AppError(ErrorCode.InvalidPayload, 'The event is too complex for PostgreSQL to store.');
+    }
     // Any other error the server raised for this fixed statement (disk full, a lock or statement
     // timeout, a failover, …) means it could not take the write now: 503, so that Stripe retries.
     // Integrity (23) and syntax or schema (42) errors would be bugs here: they stay 500.

@@ -95,7 +95,7 @@ describe('POST /webhooks/stripe: payloads and limits', () => {
     await expectInvalidPayload(nestedEvent(65).body);
   });
 
-  it('never answers 503 for a program limit the server raises about the event (class 54): only the server state is 503', async () => {
+  it('answers 400 invalid_payload, never 503, for a program limit the server raises about the event (class 54)', async () => {
     // As PostgreSQL's jsonb parser does for nesting past its stack (54001), raised here for one id.
     await db.pool.query(`CREATE FUNCTION refuse_too_complex() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
@@ -110,8 +110,12 @@ describe('POST /webhooks/stripe: payloads and limits', () => {
     try {
       const event = stripeEvent('customer.created', { id: randomId('cus') }, { id: randomId('evt_too_complex') });
       const res = await t.deliver(event);
-      expect(res.status).toBe(500);
-      expect(res.body).toEqual({ statusCode: 500, error: 'internal_error', message: 'Internal server error.' });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({
+        statusCode: 400,
+        error: 'invalid_payload',
+        message: 'The event is too complex for PostgreSQL to store.',
+      });
       expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [event.id])).toBe(0);
     } finally {
       await db.pool.query('DROP TRIGGER refuse_too_complex ON subscription_events');
