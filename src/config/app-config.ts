@@ -16,6 +16,26 @@ export interface HealthThresholds {
   maxDeadLetters?: number;
 }
 
+/** Where stripe-node sends API calls (STRIPE_API_BASE, split as its options want it). */
+export interface StripeApiLocation {
+  protocol: 'http' | 'https';
+  host: string;
+  port: number;
+}
+
+/** Pulling from Stripe: present only when STRIPE_API_KEY is set. */
+export interface StripeApiConfig {
+  key: string;
+  location: StripeApiLocation;
+  maxRequestsPerSecond: number;
+}
+
+export interface ReconcileConfig {
+  cron: string;
+  graceSeconds: number;
+  initialLookbackSeconds: number;
+}
+
 export class ConfigurationError extends Error {
   constructor(message: string) {
     super(message);
@@ -52,6 +72,9 @@ export class AppConfig {
   readonly logLevel!: string;
   readonly dataDir!: string;
   readonly healthThresholds!: HealthThresholds;
+  /** Undefined without STRIPE_API_KEY: nothing calls Stripe. */
+  readonly stripeApi?: StripeApiConfig;
+  readonly reconcile!: ReconcileConfig;
 
   /** A copy with some values replaced (tests, and main once the embedded database is up). */
   with(overrides: Partial<AppConfig>): AppConfig {
@@ -112,6 +135,18 @@ export class AppConfig {
         maxOldestPendingAgeSeconds: vars.HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS,
         maxDeadLetters: vars.HEALTH_MAX_DEAD_LETTERS,
       },
+      stripeApi: vars.STRIPE_API_KEY
+        ? {
+            key: vars.STRIPE_API_KEY,
+            location: stripeApiLocation(vars.STRIPE_API_BASE),
+            maxRequestsPerSecond: vars.STRIPE_API_MAX_RPS,
+          }
+        : undefined,
+      reconcile: {
+        cron: vars.RECONCILE_CRON,
+        graceSeconds: vars.RECONCILE_GRACE_SECONDS,
+        initialLookbackSeconds: vars.RECONCILE_INITIAL_LOOKBACK_SECONDS,
+      },
     });
   }
 }
@@ -148,4 +183,16 @@ export function parseAdminTokens(entries: readonly string[]): AdminToken[] {
       ? { name: entry.slice(0, colon), token: entry.slice(colon + 1) }
       : { name: `token-${index + 1}`, token: colon === 0 ? entry.slice(1) : entry };
   });
+}
+
+/** A validated STRIPE_API_BASE as stripe-node's `protocol`, `host` and `port`. */
+export function stripeApiLocation(base: string): StripeApiLocation {
+  const url = new URL(base);
+  const protocol = url.protocol === 'http:' ? 'http' : 'https';
+  return {
+    protocol,
+    // new URL keeps an IPv6 host in brackets; Node's http wants it bare.
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port === '' ? (protocol === 'http' ? 80 : 443) : Number(url.port),
+  };
 }

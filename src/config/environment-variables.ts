@@ -125,6 +125,42 @@ class SubscriptionStatusesConstraint implements ValidatorConstraintInterface {
   }
 }
 
+@ValidatorConstraint({ name: 'stripeApiKey' })
+class StripeApiKeyConstraint implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    return typeof value === 'string' && /^(sk|rk)_(test|live)_\S+$/.test(value);
+  }
+  defaultMessage(): string {
+    return '$property must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_test_…, rk_live_…)';
+  }
+}
+
+@ValidatorConstraint({ name: 'stripeApiBase' })
+class StripeApiBaseConstraint implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') {
+      return false;
+    }
+    try {
+      const url = new URL(value);
+      // stripe-node takes a host, port and protocol: a path, query or credentials could not be honoured.
+      return (
+        ['http:', 'https:'].includes(url.protocol) &&
+        url.hostname !== '' &&
+        url.pathname === '/' &&
+        url.search === '' &&
+        url.username === '' &&
+        url.password === ''
+      );
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return '$property must be an http(s) URL of a host and optional port, without a path (e.g. https://api.stripe.com)';
+  }
+}
+
 /** Every variable this service reads. */
 export const VARIABLE_NAMES = [
   'NODE_ENV',
@@ -152,7 +188,16 @@ export const VARIABLE_NAMES = [
   'HEALTH_MAX_PENDING',
   'HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS',
   'HEALTH_MAX_DEAD_LETTERS',
+  'STRIPE_API_KEY',
+  'STRIPE_API_BASE',
+  'STRIPE_API_MAX_RPS',
+  'RECONCILE_CRON',
+  'RECONCILE_GRACE_SECONDS',
+  'RECONCILE_INITIAL_LOOKBACK_SECONDS',
 ] as const;
+
+/** The Events API keeps 30 days of events: no sweep can look further back. */
+export const EVENTS_API_RETENTION_SECONDS = 30 * 24 * 3600;
 
 /**
  * The environment as documented in SPEC.md ("Configuration"), validated. Property names are the
@@ -308,4 +353,46 @@ export class EnvironmentVariables {
   @IsInt({ message: 'HEALTH_MAX_DEAD_LETTERS must be a non-negative integer' })
   @Min(0, { message: 'HEALTH_MAX_DEAD_LETTERS must be a non-negative integer' })
   HEALTH_MAX_DEAD_LETTERS?: number;
+
+  /** Unset turns pulling from Stripe off (no sweep, no API call); never echoed in a message. */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @Validate(StripeApiKeyConstraint)
+  STRIPE_API_KEY?: string;
+
+  @Transform(blankToUndefined)
+  @Validate(StripeApiBaseConstraint)
+  STRIPE_API_BASE: string = 'https://api.stripe.com';
+
+  @Transform(toNumber)
+  @IsNumber(
+    { allowNaN: false, allowInfinity: false },
+    { message: 'STRIPE_API_MAX_RPS must be a number from 0.1 to 1000' },
+  )
+  @Min(0.1, { message: 'STRIPE_API_MAX_RPS must be a number from 0.1 to 1000' })
+  @Max(1000, { message: 'STRIPE_API_MAX_RPS must be a number from 0.1 to 1000' })
+  STRIPE_API_MAX_RPS: number = 20;
+
+  @Transform(blankToUndefined)
+  @IsString()
+  @Validate(CronExpressionConstraint)
+  RECONCILE_CRON: string = '*/10 * * * *';
+
+  @Transform(toNumber)
+  @IsInt({ message: 'RECONCILE_GRACE_SECONDS must be an integer from 0 to 86400' })
+  @Min(0, { message: 'RECONCILE_GRACE_SECONDS must be an integer from 0 to 86400' })
+  @Max(86_400, { message: 'RECONCILE_GRACE_SECONDS must be an integer from 0 to 86400' })
+  RECONCILE_GRACE_SECONDS: number = 120;
+
+  @Transform(toNumber)
+  @IsInt({
+    message: `RECONCILE_INITIAL_LOOKBACK_SECONDS must be an integer from 1 to ${EVENTS_API_RETENTION_SECONDS} (30 days)`,
+  })
+  @Min(1, {
+    message: `RECONCILE_INITIAL_LOOKBACK_SECONDS must be an integer from 1 to ${EVENTS_API_RETENTION_SECONDS} (30 days)`,
+  })
+  @Max(EVENTS_API_RETENTION_SECONDS, {
+    message: `RECONCILE_INITIAL_LOOKBACK_SECONDS must be an integer from 1 to ${EVENTS_API_RETENTION_SECONDS} (30 days)`,
+  })
+  RECONCILE_INITIAL_LOOKBACK_SECONDS: number = 259_200;
 }

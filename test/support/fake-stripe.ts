@@ -339,7 +339,7 @@ class BadRequest extends Error {
 }
 
 /** A page of `items` (already in list order) after the cursor, as Stripe's list endpoints answer. */
-function page<T extends { id: string }>(
+function page<T extends { id: string } | StripeJson>(
   items: T[],
   query: Record<string, any>,
   url: string,
@@ -412,6 +412,20 @@ function createdFilter(created: unknown): (seconds: number) => boolean {
     (bounds.gte === undefined || s >= bounds.gte) &&
     (bounds.lt === undefined || s < bounds.lt) &&
     (bounds.lte === undefined || s <= bounds.lte);
+}
+
+/** The most requests any window of `windowMs` holds (windows start at each request). */
+export function busiestWindow(times: number[], windowMs = 1_000): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    let j = i;
+    while (j < sorted.length && sorted[j] - sorted[i] <= windowMs) {
+      j++;
+    }
+    most = Math.max(most, j - i);
+  }
+  return most;
 }
 
 /** Stripe's bracket notation, one level deep: `a[b]=1` → `{a: {b: '1'}}`, `a[0]=x` and `a[]=x` → `{a: ['x']}`. */
