@@ -1,0 +1,85 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { withTimeout } from '../common/with-timeout';
+import { boundedQuery } from '../database/bounded-query';
+import { MetricsService } from '../metrics/metrics.service';
+import { StripeApi } from '../stripe/stripe-api.service';
+import { PLATFORM } from './reconcile.repository';
+
+export interface ReconcileHealth {
+  reconcile: 'disabled' | 'ok' | 'failing';
+  /** The end of the last successful sweep (of any replica), or null. */
+  lastReconcileAt: Date | null;
+}
+
+const REFRESH_MS = 5_000;
+const QUERY_TIMEOUT_MS = 2_000;
+
+/**
+ * How sweeps are going, for /health/webhooks and the last-success gauge: read from the checkpoint
+ * row (so every replica reports the same, whichever one swept), in the background every 5 s and
+ * right after a sweep here, so that a probe never waits for it.
+ */
+@Injectable()
+export class ReconcileStatus implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ReconcileStatus.name);
+  private latest: ReconcileHealth;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly api: StripeApi,
+    private readonly metrics: MetricsService,
+  ) {
+    this.latest = { reconcile: api.enabled ? 'ok' : 'disabled', lastReconcileAt: null };
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.api.enabled) {
+      return;
+    }
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), REFRESH_MS);
+    this.timer.unref();
+    void this.refresh().catch(() => undefined);
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  get current(): ReconcileHealth {
+    return this.latest;
+  }
+
+  async refresh(): Promise<ReconcileHealth> {
+    if (!this.api.enabled) {
+      return this.latest;
+    }
+    try {
+      const rows = await withTimeout(
+        boundedQuery<{ last_outcome: string | null; last_success_at: Date | null }>(
+          this.dataSource,
+          'SELECT last_outcome, last_success_at FROM reconcile_checkpoints WHERE account_id = $1',
+          [PLATFORM],
+          QUERY_TIMEOUT_MS,
+        ),
+        QUERY_TIMEOUT_MS,
+      );
+      const row = rows[0];
+      this.latest = {
+        reconcile: row?.last_outcome === 'failed' ? 'failing' : 'ok',
+        lastReconcileAt: row?.last_success_at ?? null,
+      };
+      if (this.latest.lastReconcileAt) {
+        this.metrics.reconcileLastSuccess(this.latest.lastReconcileAt);
+      }
+    } catch (error) {
+      this.logger.debug(
+        { error: error instanceof Error ? error.message : String(error) },
+        'sweep status not refreshed',
+      );
+      throw error;
+    }
+    return this.latest;
+  }
+}
