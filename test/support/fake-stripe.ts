@@ -62,6 +62,7 @@ export class FakeStripe {
   private readonly entitlements = new Map<string, ActiveEntitlement[]>();
   private readonly rules: Array<Required<Omit<FailureRule, 'when'>> & Pick<FailureRule, 'when'>> = [];
   private readonly forbidden: string[] = [];
+  private readonly holds: Array<{ when: (request: RecordedRequest) => boolean; released: Promise<void> }> = [];
   private readonly sockets = new Set<Socket>();
   private sequence = 0;
 
@@ -124,6 +125,23 @@ export class FakeStripe {
     this.rules.push({ times: 1, skip: 0, ...rule });
   }
 
+  /**
+   * Keeps matching requests waiting (recorded, unanswered) until `release()`: a sweep caught in the
+   * middle of a page.
+   */
+  hold(when: (request: RecordedRequest) => boolean = () => true): { release(): void } {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const entry = { when, released };
+    this.holds.push(entry);
+    return {
+      release: () => {
+        this.holds.splice(this.holds.indexOf(entry), 1);
+        release();
+      },
+    };
+  }
+
   /** The key lacks the permission for paths starting with `prefix` (a restricted key): 403. */
   denyPermission(prefix: string): void {
     this.forbidden.push(prefix);
@@ -159,7 +177,14 @@ export class FakeStripe {
     };
     this.requests.push(request);
     req.resume();
-    req.on('end', () => this.answer(request, req, res));
+    req.on('end', () => {
+      const held = this.holds.find((h) => h.when(request));
+      if (held) {
+        void held.released.then(() => this.answer(request, req, res));
+      } else {
+        this.answer(request, req, res);
+      }
+    });
   }
 
   private answer(request: RecordedRequest, req: IncomingMessage, res: ServerResponse): void {

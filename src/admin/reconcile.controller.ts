@@ -1,0 +1,98 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { DataSource } from 'typeorm';
+import { AdminTokenGuard } from '../common/admin-token.guard';
+import { AppError, ErrorCode } from '../common/app-error';
+import { decodeCursor, encodeCursor, ISO_TIMESTAMP, UUID } from '../common/cursor';
+import { ReconcileRepository, RunRecord } from '../reconcile/reconcile.repository';
+import { Reconciler } from '../reconcile/reconciler.service';
+import { Actor } from './actor.decorator';
+import { AuditService } from './audit.service';
+import { PageQuery } from './dto/page.query';
+import { ReconcileBody } from './dto/reconcile.body';
+import { ErrorDto, ReconcileRunDto, ReconcileRunPageDto, ReconcileStartedDto } from './dto/responses';
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@ApiUnauthorizedResponse({ type: ErrorDto })
+@ApiBadRequestResponse({ type: ErrorDto, description: 'invalid_request' })
+@Controller('admin/reconcile')
+@UseGuards(AdminTokenGuard)
+export class ReconcileController {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly reconciler: Reconciler,
+    private readonly runs: ReconcileRepository,
+    private readonly audit: AuditService,
+  ) {}
+
+  /**
+   * Lists Stripe's events created in [since, until] and stores (handles) those never received, in the
+   * background; with `dry_run`, only counts them. Moves the checkpoint only when the range covers it.
+   */
+  @Post()
+  @HttpCode(202)
+  @ApiAcceptedResponse({ type: ReconcileStartedDto })
+  @ApiConflictResponse({ type: ErrorDto, description: 'a sweep is running (on any replica)' })
+  @ApiServiceUnavailableResponse({ type: ErrorDto, description: 'STRIPE_API_KEY is not set' })
+  async start(@Body() body: ReconcileBody, @Actor() actor: string): Promise<{ run_id: string }> {
+    const details = { ...body };
+    const result = await this.reconciler.startAdminRun(
+      {
+        since: body.since === undefined ? undefined : new Date(body.since),
+        until: body.until === undefined ? undefined : new Date(body.until),
+        dryRun: body.dry_run === true,
+        actor,
+      },
+      (manager, runId) =>
+        this.audit.record(manager, { actor, action: 'reconcile.start', target: runId, result: 'started', details }),
+    );
+    if (!result.started) {
+      await this.dataSource.transaction((manager) =>
+        this.audit.record(manager, { actor, action: 'reconcile.start', target: null, result: 'conflict', details }),
+      );
+      throw new AppError(ErrorCode.Conflict, 'A reconciliation sweep is running; try again once it has finished.');
+    }
+    return { run_id: result.runId };
+  }
+
+  /** Reconciliation runs, scheduled and admin, newest first. */
+  @Get('runs')
+  @ApiOkResponse({ type: ReconcileRunPageDto })
+  async list(@Query() query: PageQuery): Promise<{ items: RunRecord[]; next_cursor: string | null }> {
+    const after = query.cursor ? decodeCursor(query.cursor, { s: ISO_TIMESTAMP, i: UUID }) : undefined;
+    const rows = await this.runs.listRuns(query.limit + 1, after && { startedAt: after.s, id: after.i });
+    const items = rows.slice(0, query.limit);
+    const last = items[items.length - 1];
+    return {
+      items,
+      // started_at has millisecond precision (timestamptz(3)), so the cursor round-trips exactly.
+      next_cursor:
+        rows.length > query.limit && last ? encodeCursor({ s: last.started_at.toISOString(), i: last.id }) : null,
+    };
+  }
+
+  @Get('runs/:id')
+  @ApiOkResponse({ type: ReconcileRunDto })
+  @ApiNotFoundResponse({ type: ErrorDto })
+  async find(@Param('id') id: string): Promise<RunRecord> {
+    if (!UUID(id)) {
+      throw new AppError(ErrorCode.InvalidRequest, 'The run id must be a UUID.');
+    }
+    const run = await this.runs.findRun(id.toLowerCase());
+    if (!run) {
+      throw new AppError(ErrorCode.NotFound, `No reconciliation run ${id}.`);
+    }
+    return run;
+  }
+}
