@@ -4,9 +4,10 @@ import { LifecycleService } from '../common/lifecycle.service';
 import { withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { QueueStatsService } from '../queue/queue-stats.service';
+import { ReconcileStatus } from '../reconcile/reconcile-status.service';
 
 /**
- * The backlog in the `webhooks` key of /health/webhooks. Figures are at most 5 s old (counted in
+ * The backlog in the `webhooks` key of /health/webhooks, and how reconciliation sweeps go. Figures are at most 5 s old (counted in
  * the background); a backlog or dead letters fail the check only past thresholds set in
  * HEALTH_MAX_PENDING, HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS or HEALTH_MAX_DEAD_LETTERS.
  */
@@ -17,6 +18,7 @@ export class WebhooksIndicator {
     private readonly stats: QueueStatsService,
     private readonly config: AppConfig,
     private readonly lifecycle: LifecycleService,
+    private readonly reconcile: ReconcileStatus,
   ) {}
 
   async check<Key extends string>(key: Key): Promise<HealthIndicatorResult<Key>> {
@@ -32,6 +34,9 @@ export class WebhooksIndicator {
       pending_retries: stats.pendingRetries,
       dlq_items: stats.deadLetters,
       oldest_pending_age_seconds: stats.oldestPendingAgeSeconds,
+      // How sweeps go is reported, never a reason to fail the check.
+      reconcile: this.reconcile.current.reconcile,
+      last_reconcile_at: this.reconcile.current.lastReconcileAt?.toISOString() ?? null,
     };
     const { maxPending, maxOldestPendingAgeSeconds, maxDeadLetters } = this.config.healthThresholds;
     const problems = [
