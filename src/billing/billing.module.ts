@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AlertsModule } from '../alerts/alerts.module';
 import { QueueModule } from '../queue/queue.module';
+import { StripeApiModule } from '../stripe/stripe-api.module';
 import { BillingRepository } from './billing.repository';
 import { EntitlementsController } from './entitlements.controller';
 import { EntitlementsService } from './entitlements.service';
@@ -18,7 +19,7 @@ import { WalletService } from './wallet.service';
 
 /** One handler per Stripe event type, registered with the queue; the entitlements, wallet and usage APIs. */
 @Module({
-  imports: [QueueModule, AlertsModule],
+  imports: [QueueModule, AlertsModule, StripeApiModule],
   controllers: [EntitlementsController, WalletUsageController],
   providers: [
     BillingRepository,

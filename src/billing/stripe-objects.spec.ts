@@ -5,6 +5,7 @@ import {
   checkoutSessionFromStripe,
   customerFromStripe,
   entitlementSummaryFromStripe,
+  withFullList,
   invoiceFromStripe,
   subscriptionEventRank,
   subscriptionFromStripe,
@@ -171,6 +172,26 @@ describe('Stripe → row mapping', () => {
       subscriptionId: 'sub_1QaZ3bCdEfGh4567',
       userId: 'user_42',
       email: 'ada@example.com',
+    });
+  });
+
+  it("puts the full list read from the API in place of a summary's first page", () => {
+    const firstPage = { ...entitlementSummaryFromStripe(fixture('entitlements.active_entitlement_summary.updated')) };
+    firstPage.hasMore = true;
+    const full = withFullList(firstPage, [
+      { feature: 'feat_a', lookupKey: 'reports' },
+      { feature: 'feat_b', lookupKey: 'exports' },
+      { feature: 'feat_c', lookupKey: 'reports' },
+    ]);
+    expect(full).toEqual({
+      customerId: 'cus_Fx7Kq2LmN4pR8s',
+      lookupKeys: ['reports', 'exports'],
+      entitlements: [
+        { feature: 'feat_a', lookupKey: 'reports' },
+        { feature: 'feat_b', lookupKey: 'exports' },
+        { feature: 'feat_c', lookupKey: 'reports' },
+      ],
+      hasMore: false,
     });
   });
 });

@@ -2,13 +2,17 @@ import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { StripeEvent } from '../../common/stripe-event';
 import { HandlerRegistry } from '../../queue/handler-registry';
+import { StripeApi } from '../../stripe/stripe-api.service';
+import { describeStripeError } from '../../stripe/stripe-errors';
 import { BillingRepository } from '../billing.repository';
-import { entitlementSummaryFromStripe, eventOrder } from '../stripe-objects';
+import { entitlementSummaryFromStripe, eventOrder, withFullList } from '../stripe-objects';
 
 /**
  * entitlements.active_entitlement_summary.updated replaces the customer's feature list, if newer
- * than the one stored. Stripe includes at most a first page of entitlements; when `has_more` is
- * set the stored list is that page (logged, since fetching the rest needs an API key we do not hold).
+ * than the one stored. Stripe includes at most a first page of entitlements: when `has_more` is set
+ * and STRIPE_API_KEY is, the whole list is read from `GET /v1/entitlements/active_entitlements`
+ * (every page) within the attempt, so a failed read fails the attempt and the event is retried.
+ * Without a key the stored list is that first page (logged).
  */
 @Injectable()
 export class EntitlementSummaryHandlers implements OnModuleInit {
@@ -17,6 +21,7 @@ export class EntitlementSummaryHandlers implements OnModuleInit {
   constructor(
     private readonly registry: HandlerRegistry,
     private readonly billing: BillingRepository,
+    private readonly stripe: StripeApi,
   ) {}
 
   onModuleInit(): void {
@@ -26,11 +31,22 @@ export class EntitlementSummaryHandlers implements OnModuleInit {
   }
 
   private async replace(event: StripeEvent, manager: EntityManager): Promise<void> {
-    const summary = entitlementSummaryFromStripe(event.object);
-    if (summary.hasMore) {
+    let summary = entitlementSummaryFromStripe(event.object);
+    if (summary.hasMore && this.stripe.enabled) {
+      const customer = summary.customerId;
+      // Stripe's own messages quote part of the key: the attempt's error (shown to operators) says it our way.
+      const entitlements = await this.stripe.activeEntitlements(customer).catch((error: unknown) => {
+        throw new Error(`reading the active entitlements of ${customer} failed: ${describeStripeError(error)}`);
+      });
+      summary = withFullList(summary, entitlements);
+      this.logger.log(
+        { eventId: event.id, eventType: event.type, customer: summary.customerId, entitlements: entitlements.length },
+        'entitlement summary has more entries than the event carries; read the full list from Stripe',
+      );
+    } else if (summary.hasMore) {
       this.logger.warn(
         { eventId: event.id, eventType: event.type, customer: summary.customerId },
-        'entitlement summary has more entries than the event carries; storing the first page',
+        'entitlement summary has more entries than the event carries and STRIPE_API_KEY is not set; storing the first page',
       );
     }
     await this.billing.ensureCustomer(manager, summary.customerId, null);
