@@ -4,9 +4,9 @@
 /**
  * npm run bench: the benchmarks of BENCHMARKS.md.
  *
- *   node bench/run.js [ingest|drain|scale|profile ...] [--quick] [--json FILE]
+ *   node bench/run.js [ingest|drain|scale|profile|backfill ...] [--quick] [--json FILE]
  *
- * With no mode: ingest, drain and scale (profile only when asked). Runs against TEST_DATABASE_URL's
+ * With no mode: ingest, drain and scale (profile and backfill only when asked). Runs against TEST_DATABASE_URL's
  * server when set (a fresh bench_<pid>_… database per target and run, dropped afterwards), else an
  * embedded PostgreSQL in a temporary directory. Needs the compiled service (`npm run build`).
  *
@@ -18,6 +18,8 @@
  *   --replicas 1,3       drain replica counts
  *   --scale-events N     processed events for the scale check (default 1000000, quick 100000)
  *   --scale-dead N       open dead letters (default 100000, quick 10000)
+ *   --backfill-n 100000  events the fake Stripe holds for the backfill (quick: 10000)
+ *   --backfill-rps 20    STRIPE_API_MAX_RPS of the backfill
  *   --floor-tx / --no-floor-tx   also run the floor in BEGIN/…/COMMIT style at 32 connections
  *   --json FILE          where to write every figure (default bench/results/<time>-<modes>.json)
  *   --report FILE        print the tables of an earlier run's JSON again, and exit
@@ -31,7 +33,7 @@ const { join } = require('node:path');
 const { openServer, ROOT } = require('./lib/db');
 const { killAll, setServiceEnv } = require('./lib/processes');
 
-const MODES = ['ingest', 'drain', 'scale', 'profile'];
+const MODES = ['ingest', 'drain', 'scale', 'profile', 'backfill'];
 
 function parseArgs(argv) {
   const args = { modes: [], quick: false };
@@ -62,6 +64,10 @@ function parseArgs(argv) {
       args.replicas = value().split(',').map(Number);
     } else if (a === '--scale-events') {
       args.scaleEvents = Number(value());
+    } else if (a === '--backfill-n') {
+      args.backfillN = value().split(',').map(Number);
+    } else if (a === '--backfill-rps') {
+      args.backfillRps = Number(value());
     } else if (a === '--scale-dead') {
       args.scaleDead = Number(value());
     } else if (a === '--floor-tx') {
@@ -112,6 +118,8 @@ function parseArgs(argv) {
     scaleRequests: 200,
     scaleDeepPages: q ? 20 : 100,
     profileDuration: q ? 5 : 10,
+    backfillN: args.backfillN || (q ? [10_000] : [100_000]),
+    backfillRps: args.backfillRps || 20,
   };
 }
 

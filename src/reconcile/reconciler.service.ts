@@ -12,7 +12,7 @@ import { sql } from '../database/sql';
 import { MetricsService } from '../metrics/metrics.service';
 import { HandlerRegistry } from '../queue/handler-registry';
 import { RetryWorker } from '../queue/retry-worker.service';
-import { StripeApi } from '../stripe/stripe-api.service';
+import { EventsPage, StripeApi } from '../stripe/stripe-api.service';
 import { describeStripeError, isKeyRefused, MalformedStripeResponseError } from '../stripe/stripe-errors';
 import { ReconcileAlerts } from './reconcile-alerts.service';
 import { FailureKind, NewRun, ReconcileRepository } from './reconcile.repository';
@@ -49,7 +49,7 @@ interface RunPlan extends NewRun {
  * to now less RECONCILE_GRACE_SECONDS, the very first one from RECONCILE_INITIAL_LOOKBACK_SECONDS
  * back; the checkpoint moves only once the whole range was listed, so a failed sweep leaves it and
  * the next one lists the range again. One replica sweeps at a time (advisory lock), and a cron tick
- * is swept once however many replicas fire on it. Memory holds one page (100 events) at a time.
+ * is swept once however many replicas fire on it. Memory holds at most two pages (200 events).
  * Times come from the database clock.
  */
 @Injectable()
@@ -283,23 +283,35 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
-  /** Lists every page of the range, type group by type group; returns how many events were listed. */
+  /**
+   * Lists every page of the range, type group by type group; returns how many events were listed.
+   * The next page is asked for while this one is stored, so a page's store does not add to the pace
+   * the request budget sets; at most two pages are held at once.
+   */
   private async listRange(plan: RunPlan, recovered: Map<string, number>): Promise<number> {
     const types = this.handlers.eventTypes();
     let listed = 0;
     for (let i = 0; i < types.length; i += TYPES_PER_LIST) {
-      let startingAfter: string | undefined;
-      for (;;) {
+      const fetchPage = (startingAfter?: string): Promise<EventsPage> => {
         if (this.stopping) {
-          throw new Error('the replica is shutting down');
+          return Promise.reject(new Error('the replica is shutting down'));
         }
-        const page = await this.api.listEvents({
+        return this.api.listEvents({
           types: types.slice(i, i + TYPES_PER_LIST),
           createdGte: Math.floor(plan.since.getTime() / 1000),
           createdLte: Math.floor(plan.until.getTime() / 1000),
           startingAfter,
         });
+      };
+      let next = fetchPage();
+      for (;;) {
+        const page = await next;
         const events = page.events.map(asStripeEvent);
+        const more = page.hasMore && events.length > 0;
+        if (more) {
+          next = fetchPage(events[events.length - 1].id);
+          next.catch(() => undefined); // awaited below; a failure then fails the run
+        }
         listed += events.length;
         if (plan.dryRun) {
           await this.repository.countMissing(
@@ -309,10 +321,9 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
         } else {
           await this.store(plan.id, events, recovered);
         }
-        if (!page.hasMore || events.length === 0) {
+        if (!more) {
           break;
         }
-        startingAfter = events[events.length - 1].id;
       }
     }
     return listed;

@@ -65,6 +65,7 @@ export class FakeStripe {
   private readonly holds: Array<{ when: (request: RecordedRequest) => boolean; released: Promise<void> }> = [];
   private readonly sockets = new Set<Socket>();
   private sequence = 0;
+  private positions: Map<string, number> | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -104,6 +105,7 @@ export class FakeStripe {
       this.events.push(stored);
     }
     this.events.sort((a, b) => b.created - a.created || b.__seq - a.__seq);
+    this.positions = undefined;
   }
 
   /** The customer's active entitlements, as `GET /v1/entitlements/active_entitlements` lists them. */
@@ -247,8 +249,8 @@ export class FakeStripe {
     }
     const eventMatch = /^\/v1\/events\/([^/]+)$/.exec(request.path);
     if (eventMatch) {
-      const event = this.visibleEvents().find((e) => e.id === decodeURIComponent(eventMatch[1]));
-      if (!event) {
+      const event = this.eventIds.get(decodeURIComponent(eventMatch[1]));
+      if (!event || !this.visible(event)) {
         throw new BadRequest(404, 'resource_missing', `No such event: '${decodeURIComponent(eventMatch[1])}'`, 'id');
       }
       return withoutSequence(event);
@@ -288,12 +290,25 @@ export class FakeStripe {
     };
     const created = createdFilter(query.created);
     const matching = (e: StripeJson): boolean => typeFilter(e.type as string) && created(e.created as number);
-    return page(this.visibleEvents(), query, '/v1/events', matching);
+    return page(
+      this.events,
+      query,
+      '/v1/events',
+      (e) => this.visible(e) && matching(e),
+      (id) => this.positionOf(id),
+    );
   }
 
-  private visibleEvents(): StripeJson[] {
-    const oldest = Math.floor(Date.now() / 1000) - EVENT_RETENTION_SECONDS;
-    return this.events.filter((e) => e.created >= oldest);
+  private visible(event: StripeJson): boolean {
+    return event.created >= Math.floor(Date.now() / 1000) - EVENT_RETENTION_SECONDS;
+  }
+
+  /** Where an event stands in the list (a cursor), or -1. */
+  private positionOf(id: unknown): number {
+    if (!this.positions) {
+      this.positions = new Map(this.events.map((e, i) => [e.id as string, i]));
+    }
+    return typeof id === 'string' ? (this.positions.get(id) ?? -1) : -1;
   }
 
   private failureFor(request: RecordedRequest): Failure | undefined {
@@ -369,6 +384,7 @@ function page<T extends { id: string } | StripeJson>(
   query: Record<string, any>,
   url: string,
   matching: (item: T) => boolean = () => true,
+  indexOf: (id: unknown) => number = (id) => items.findIndex((item) => item.id === id),
 ): unknown {
   const limit = query.limit === undefined ? 10 : Number(query.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
@@ -388,25 +404,31 @@ function page<T extends { id: string } | StripeJson>(
     );
   }
   const cursorIndex = (param: 'starting_after' | 'ending_before'): number => {
-    const index = items.findIndex((item) => item.id === query[param]);
+    const index = indexOf(query[param]);
     if (index < 0) {
       throw new BadRequest(400, 'resource_missing', `No such object: '${String(query[param])}'`, param);
     }
     return index;
   };
-  let data: T[];
-  let hasMore: boolean;
-  if (query.ending_before !== undefined) {
-    const before = items.slice(0, cursorIndex('ending_before')).filter(matching);
-    data = before.slice(Math.max(0, before.length - limit));
-    hasMore = before.length > limit;
-  } else {
-    const start = query.starting_after !== undefined ? cursorIndex('starting_after') + 1 : 0;
-    const after = items.slice(start).filter(matching);
-    data = after.slice(0, limit);
-    hasMore = after.length > limit;
+  // Scans away from the cursor only as far as one item past the page (has_more), whatever the list's size.
+  const backwards = query.ending_before !== undefined;
+  const step = backwards ? -1 : 1;
+  let i = backwards
+    ? cursorIndex('ending_before') - 1
+    : query.starting_after !== undefined
+      ? cursorIndex('starting_after') + 1
+      : 0;
+  const found: T[] = [];
+  for (; i >= 0 && i < items.length && found.length <= limit; i += step) {
+    if (matching(items[i])) {
+      found.push(items[i]);
+    }
   }
-  return { object: 'list', data: data.map(withoutSequence), has_more: hasMore, url };
+  const data = found.slice(0, limit);
+  if (backwards) {
+    data.reverse(); // the items nearest before the cursor, in list order
+  }
+  return { object: 'list', data: data.map(withoutSequence), has_more: found.length > limit, url };
 }
 
 function createdFilter(created: unknown): (seconds: number) => boolean {
