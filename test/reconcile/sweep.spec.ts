@@ -1,9 +1,11 @@
 import { MetricsService } from '../../src/metrics/metrics.service';
+import { Reconciler } from '../../src/reconcile/reconciler.service';
 import { count, createTestDatabase, TestDatabase } from '../support/database';
 import { busiestWindow, FakeStripe, Failure } from '../support/fake-stripe';
 import { StripeJson } from '../support/fixtures';
 import { allHandled, checkpoint, dbNow, run, startPullingApp, stripeEvents, sweep } from '../support/reconcile';
 import { TestApp } from '../support/test-app';
+import { waitUntil } from '../support/wait';
 
 const DAY = 24 * 3600;
 
@@ -228,6 +230,34 @@ describe('the reconciliation sweep', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('a replica stopping mid-sweep records its run failed and leaves the checkpoint; a run left running by a dead replica is marked failed', async () => {
+    t = await startPullingApp(db.url, fake);
+    const now = await dbNow(db.pool);
+    const events = stripeEvents(250, now - 300, DAY);
+    fake.addEvents(events);
+    const held = fake.hold();
+    const interrupted = t.app.get(Reconciler).runScheduled(new Date('2033-01-01T00:00:00Z'));
+    await waitUntil(() => fake.requests.length === 1, 5_000, 'the first page asked for');
+    const closing = t.close();
+    held.release();
+    await closing;
+    const stopped = (await interrupted) as string;
+    expect(await run(db.pool, stopped)).toMatchObject({
+      status: 'failed',
+      error: 'Error: the replica is shutting down',
+    });
+    expect(await checkpoint(db.pool)).toBeNull();
+
+    await db.pool.query(`INSERT INTO reconcile_runs (trigger, since, until) VALUES ('admin', now(), now())`);
+    t = await startPullingApp(db.url, fake);
+    const next = (await sweep(t)) as string;
+    expect(await run(db.pool, next)).toMatchObject({ status: 'succeeded', listed: 250 });
+    expect(await count(db.pool, 'reconcile_runs', `status = 'running'`)).toBe(0);
+    expect(await count(db.pool, 'reconcile_runs', `error LIKE 'interrupted%'`)).toBe(1);
+    await allHandled(t, db.pool);
+    expect(await count(db.pool, 'subscription_events', `status = 'processed'`)).toBe(250);
   });
 
   it('without a key nothing calls Stripe and the service runs as today', async () => {
