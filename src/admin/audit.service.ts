@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
+import { Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 
 export interface AuditEntry {
@@ -23,10 +23,10 @@ export interface AuditRecord {
 /** Who (the token's holder) did what to which target, when, and with what result. */
 @Injectable()
 export class AuditService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly db: Database) {}
 
   /** Written in the caller's transaction, so that an action and its record commit together. */
-  async record(manager: EntityManager, entry: AuditEntry): Promise<void> {
+  async record(manager: Executor, entry: AuditEntry): Promise<void> {
     await sql(
       manager,
       'INSERT INTO admin_audit_log (actor, action, target, result, details) VALUES ($1, $2, $3, $4, $5)',
@@ -37,7 +37,7 @@ export class AuditService {
   /** Newest first, after id `before` when given. */
   async list(limit: number, before?: string): Promise<AuditRecord[]> {
     const { rows } = await sql<AuditRecord & { id: string }>(
-      this.dataSource,
+      this.db,
       `SELECT id, actor, action, target, result, details, created_at
          FROM admin_audit_log
         ${before ? 'WHERE id < $2::bigint' : ''}

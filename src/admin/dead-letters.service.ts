@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Database } from '../database/database';
 import { AppError, ErrorCode } from '../common/app-error';
 import { decodeCursor, encodeCursor, ISO_TIMESTAMP, UUID } from '../common/cursor';
 import {
@@ -19,7 +19,7 @@ const DEFAULT_BULK_LIMIT = 100;
 @Injectable()
 export class DeadLettersService {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly deadLetters: DeadLettersRepository,
     private readonly audit: AuditService,
     private readonly worker: RetryWorker,
@@ -51,7 +51,7 @@ export class DeadLettersService {
   }
 
   async replayOne(id: string, actor: string): Promise<{ replayed: 1 }> {
-    const result = await this.dataSource.transaction(async (manager) => {
+    const result = await this.db.transaction(async (manager) => {
       const outcome = await this.deadLetters.replayOne(manager, id, actor);
       await this.audit.record(manager, { actor, action: 'dead_letter.replay', target: id, result: outcome });
       return outcome;
@@ -75,7 +75,7 @@ export class DeadLettersService {
     const details = { ...body, limit };
     if (body.dry_run) {
       const count = await this.deadLetters.countReplayable(filter, limit);
-      await this.dataSource.transaction((manager) =>
+      await this.db.transaction((manager) =>
         this.audit.record(manager, {
           actor,
           action: 'dead_letter.replay_bulk',
@@ -86,7 +86,7 @@ export class DeadLettersService {
       );
       return { would_replay: count };
     }
-    const replayed = await this.dataSource.transaction(async (manager) => {
+    const replayed = await this.db.transaction(async (manager) => {
       const ids = await this.deadLetters.replay(manager, filter, limit, actor);
       await this.audit.record(manager, {
         actor,
@@ -104,7 +104,7 @@ export class DeadLettersService {
   }
 
   async discard(id: string, actor: string): Promise<void> {
-    const result = await this.dataSource.transaction(async (manager) => {
+    const result = await this.db.transaction(async (manager) => {
       const outcome = await this.deadLetters.discard(manager, id, actor);
       await this.audit.record(manager, { actor, action: 'dead_letter.discard', target: id, result: outcome });
       return outcome;

@@ -8,7 +8,7 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import { DataSource } from 'typeorm';
+import { Database } from '../database/database';
 import { AdminTokenGuard } from '../common/admin-token.guard';
 import { AppError, ErrorCode } from '../common/app-error';
 import { EventRecord, QueueRepository } from '../queue/queue.repository';
@@ -24,7 +24,7 @@ import { ErrorDto, EventDto, ReprocessingDto } from './dto/responses';
 @UseGuards(AdminTokenGuard)
 export class EventsController {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly queue: QueueRepository,
     private readonly audit: AuditService,
     private readonly worker: RetryWorker,
@@ -53,7 +53,7 @@ export class EventsController {
     @Actor() actor: string,
   ): Promise<{ reprocessing: true }> {
     const id = checkedEventId(stripeEventId);
-    const result = await this.dataSource.transaction(async (manager) => {
+    const result = await this.db.transaction(async (manager) => {
       const outcome = await this.queue.requeue(manager, id);
       await this.audit.record(manager, { actor, action: 'event.reprocess', target: id, result: outcome });
       return outcome;

@@ -10,10 +10,10 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import { DataSource } from 'typeorm';
 import { AdminTokenGuard } from '../common/admin-token.guard';
 import { AppError, ErrorCode } from '../common/app-error';
 import { decodeCursor, encodeCursor, ISO_TIMESTAMP, UUID } from '../common/cursor';
+import { Database } from '../database/database';
 import { ReconcileRepository, RunRecord } from '../reconcile/reconcile.repository';
 import { Reconciler } from '../reconcile/reconciler.service';
 import { Actor } from './actor.decorator';
@@ -30,7 +30,7 @@ import { ErrorDto, ReconcileRunDto, ReconcileRunPageDto, ReconcileStartedDto } f
 @UseGuards(AdminTokenGuard)
 export class ReconcileController {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly reconciler: Reconciler,
     private readonly runs: ReconcileRepository,
     private readonly audit: AuditService,
@@ -58,7 +58,7 @@ export class ReconcileController {
         this.audit.record(manager, { actor, action: 'reconcile.start', target: runId, result: 'started', details }),
     );
     if (!result.started) {
-      await this.dataSource.transaction((manager) =>
+      await this.db.transaction((manager) =>
         this.audit.record(manager, { actor, action: 'reconcile.start', target: null, result: 'conflict', details }),
       );
       throw new AppError(ErrorCode.Conflict, 'A reconciliation sweep is running; try again once it has finished.');

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
+import { Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 import type { CustomerRow, EntitlementSummaryRow, SubscriptionRow } from './entitlements';
 import type {
@@ -131,7 +131,7 @@ function shiftParams(text: string, offset: number): string {
 }
 
 /**
- * Billing SQL. Writes take the attempt's EntityManager (they commit with the event). Each upsert
+ * Billing SQL. Writes take the attempt's connection (they commit with the event). Each upsert
  * applies an event only if it is newer than the last one applied to that row, compared as
  * (created, rank, event id), so that the stored state is the newest event's whatever the order of
  * delivery or replay; concurrent writers serialise on the row and the same comparison decides.
@@ -140,7 +140,7 @@ function shiftParams(text: string, offset: number): string {
  */
 @Injectable()
 export class BillingRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly db: Database) {}
 
   /**
    * A customer known only from another object (a subscription, invoice, summary or checkout), with
@@ -151,7 +151,7 @@ export class BillingRepository {
    * what this one could not.
    */
   async ensureCustomer(
-    manager: EntityManager,
+    manager: Executor,
     customerId: string,
     userId: string | null,
     email?: string | null,
@@ -165,18 +165,14 @@ export class BillingRepository {
    * When another transaction inserted the customer concurrently, the statement waited for it but
    * could not see the committed row (its snapshot is older): a fresh statement adds what it could not.
    */
-  private async completeIfUnseen(
-    manager: EntityManager,
-    flags: CustomerFlags,
-    params: Array<string | null>,
-  ): Promise<void> {
+  private async completeIfUnseen(manager: Executor, flags: CustomerFlags, params: Array<string | null>): Promise<void> {
     if (!flags.customer_inserted && !flags.customer_visible && (params[1] !== null || params[2] !== null)) {
       await sql(manager, COMPLETE_CUSTOMER, params);
     }
   }
 
   /** customer.created / customer.updated: newer wins; a deleted customer stays deleted. */
-  async upsertCustomer(manager: EntityManager, customer: CustomerState, order: EventOrder): Promise<boolean> {
+  async upsertCustomer(manager: Executor, customer: CustomerState, order: EventOrder): Promise<boolean> {
     const { affected } = await sql(
       manager,
       `INSERT INTO customers (stripe_customer_id, user_id, email, name, metadata,
@@ -209,7 +205,7 @@ export class BillingRepository {
   }
 
   /** customer.deleted: final, whatever arrives before or after. */
-  async deleteCustomer(manager: EntityManager, customer: CustomerState, order: EventOrder): Promise<void> {
+  async deleteCustomer(manager: Executor, customer: CustomerState, order: EventOrder): Promise<void> {
     await sql(
       manager,
       `INSERT INTO customers (stripe_customer_id, user_id, email, name, metadata, deleted,
@@ -241,12 +237,7 @@ export class BillingRepository {
    * A subscription being inserted concurrently conflicts on the link's key with LINK_PROBE: this
    * statement waits for it, and the UPDATE (a fresh statement) then sees its row.
    */
-  async linkUser(
-    manager: EntityManager,
-    customerId: string,
-    subscriptionId: string | null,
-    userId: string,
-  ): Promise<void> {
+  async linkUser(manager: Executor, customerId: string, subscriptionId: string | null, userId: string): Promise<void> {
     if (subscriptionId) {
       // The subscription row (when it exists) before anything else, as the subscription upsert takes
       // it first: with the opposite order, a checkout and an update of a known subscription handled
@@ -277,7 +268,7 @@ export class BillingRepository {
    * the subscription if needed, and the subscription set if the event is newer (a deletion always
    * applies, and stays).
    */
-  async upsertSubscription(manager: EntityManager, s: SubscriptionState, order: EventOrder): Promise<boolean> {
+  async upsertSubscription(manager: Executor, s: SubscriptionState, order: EventOrder): Promise<boolean> {
     const customer = [s.customerId, s.userId, null];
     const { rows } = await sql<CustomerFlags & LinkFlags & { applied: boolean }>(
       manager,
@@ -331,7 +322,7 @@ export class BillingRepository {
 
   /** entitlements.active_entitlement_summary.updated: replaces the customer's list if newer. */
   async upsertEntitlementSummary(
-    manager: EntityManager,
+    manager: Executor,
     summary: EntitlementSummaryState,
     order: EventOrder,
   ): Promise<boolean> {
@@ -365,7 +356,7 @@ export class BillingRepository {
    * operator reprocessing it), and whether the invoice is paid, for the failed-payment alert.
    */
   async upsertInvoice(
-    manager: EntityManager,
+    manager: Executor,
     invoice: InvoiceState,
     order: EventOrder,
     paymentFailed: boolean,
@@ -435,7 +426,7 @@ export class BillingRepository {
 
   async customersById(customerId: string): Promise<CustomerRow[]> {
     const { rows } = await sql<CustomerRow>(
-      this.dataSource,
+      this.db,
       `SELECT stripe_customer_id, user_id, deleted, updated_at FROM customers WHERE stripe_customer_id = $1`,
       [customerId],
     );
@@ -444,13 +435,13 @@ export class BillingRepository {
 
   /** Customers linked to a user directly, or through a subscription's metadata.user_id. */
   async customersOfUser(userId: string): Promise<CustomerRow[]> {
-    const { rows } = await sql<CustomerRow>(this.dataSource, CUSTOMERS_OF_USER, [userId]);
+    const { rows } = await sql<CustomerRow>(this.db, CUSTOMERS_OF_USER, [userId]);
     return rows;
   }
 
   async subscriptionsOf(customerIds: string[]): Promise<SubscriptionRow[]> {
     const { rows } = await sql<SubscriptionRow>(
-      this.dataSource,
+      this.db,
       `SELECT stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids, lookup_keys,
               price_features, current_period_end, cancel_at_period_end, last_event_created, updated_at
          FROM subscriptions
@@ -462,7 +453,7 @@ export class BillingRepository {
 
   async summariesOf(customerIds: string[]): Promise<EntitlementSummaryRow[]> {
     const { rows } = await sql<EntitlementSummaryRow>(
-      this.dataSource,
+      this.db,
       `SELECT stripe_customer_id, lookup_keys, updated_at FROM customer_entitlements WHERE stripe_customer_id = ANY($1)`,
       [customerIds],
     );

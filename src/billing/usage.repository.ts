@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Database } from '../database/database';
 import { AppConfig } from '../config/app-config';
 import { sql } from '../database/sql';
 
@@ -11,12 +11,12 @@ export interface UsagePeriod {
 @Injectable()
 export class UsageRepository {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly config: AppConfig,
   ) {}
 
   async customerExists(customerId: string): Promise<boolean> {
-    const { rows } = await sql(this.dataSource, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
+    const { rows } = await sql(this.db, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
     return rows.length > 0;
   }
 
@@ -30,7 +30,7 @@ export class UsageRepository {
    */
   async currentPeriod(customerId: string): Promise<UsagePeriod | null> {
     const { rows } = await sql<{ period_start: Date; period_end: Date }>(
-      this.dataSource,
+      this.db,
       `WITH granting AS (
          SELECT stripe_subscription_id, current_period_start, current_period_end
            FROM subscriptions
@@ -63,7 +63,7 @@ export class UsageRepository {
    */
   async record(customerId: string, key: string, quantity: number, period: UsagePeriod): Promise<number> {
     const { rows } = await sql<{ quantity: string }>(
-      this.dataSource,
+      this.db,
       `WITH recorded AS (
          INSERT INTO usage_records (stripe_customer_id, idempotency_key, period_start, quantity)
          VALUES ($1, $2, $3, $5)
@@ -86,7 +86,7 @@ export class UsageRepository {
     }
     // The same key was being recorded concurrently and committed after this statement's snapshot.
     const { rows: again } = await sql<{ quantity: string }>(
-      this.dataSource,
+      this.db,
       'SELECT quantity FROM usage_records WHERE stripe_customer_id = $1 AND idempotency_key = $2',
       [customerId, key],
     );
@@ -95,7 +95,7 @@ export class UsageRepository {
 
   async used(customerId: string, period: UsagePeriod): Promise<number> {
     const { rows } = await sql<{ used: string }>(
-      this.dataSource,
+      this.db,
       'SELECT used FROM usage_periods WHERE stripe_customer_id = $1 AND period_start = $2',
       [customerId, period.start],
     );

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
+import { Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 import type { FailedTopUp } from './stripe-objects';
 
@@ -44,19 +44,19 @@ const INTENT_PAYMENT_METHOD_PRUNE_BATCH = 10;
 
 @Injectable()
 export class WalletRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly db: Database) {}
 
   /**
    * Serialises, until the transaction ends, the events of one PaymentIntent that decide whether its
    * payment method is saved (the top-up session and a payment_intent.succeeded without the
    * purpose): each then sees what the other committed. Taken before any row lock.
    */
-  async lockPaymentIntent(manager: EntityManager, paymentIntentId: string): Promise<void> {
+  async lockPaymentIntent(manager: Executor, paymentIntentId: string): Promise<void> {
     await sql(manager, 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [PAYMENT_INTENT_LOCK_CLASS, paymentIntentId]);
   }
 
   /** The customer whose wallet this PaymentIntent credited, or null if it credited none (yet). */
-  async creditedCustomer(manager: EntityManager, paymentIntentId: string): Promise<string | null> {
+  async creditedCustomer(manager: Executor, paymentIntentId: string): Promise<string | null> {
     const { rows } = await sql<{ stripe_customer_id: string }>(
       manager,
       'SELECT stripe_customer_id FROM wallet_ledger WHERE payment_intent_id = $1',
@@ -69,7 +69,7 @@ export class WalletRepository {
    * Keeps the payment method of a succeeded PaymentIntent not known as a top-up (yet), and removes
    * a few rows older than the retention window, skipping any another transaction holds.
    */
-  async rememberIntentPaymentMethod(manager: EntityManager, intent: IntentPaymentMethod): Promise<void> {
+  async rememberIntentPaymentMethod(manager: Executor, intent: IntentPaymentMethod): Promise<void> {
     await sql(
       manager,
       `INSERT INTO wallet_intent_payment_methods (payment_intent_id, stripe_customer_id, payment_method_id, event_created)
@@ -90,7 +90,7 @@ export class WalletRepository {
   }
 
   /** Removes and returns the payment method remembered for this PaymentIntent, if any. */
-  async takeIntentPaymentMethod(manager: EntityManager, paymentIntentId: string): Promise<IntentPaymentMethod | null> {
+  async takeIntentPaymentMethod(manager: Executor, paymentIntentId: string): Promise<IntentPaymentMethod | null> {
     const { rows } = await sql<{
       stripe_customer_id: string | null;
       payment_method_id: string;
@@ -118,7 +118,7 @@ export class WalletRepository {
    * balance. Of two events for one top-up handled at the same moment, the second waits for the
    * first's insert and then finds it. Returns whether this call credited.
    */
-  async credit(manager: EntityManager, credit: WalletCredit): Promise<boolean> {
+  async credit(manager: Executor, credit: WalletCredit): Promise<boolean> {
     const { rows } = await sql(
       manager,
       `WITH entry AS (
@@ -146,7 +146,7 @@ export class WalletRepository {
 
   /** The payment method of the latest successful top-up (by event time) becomes the auto-recharge method. */
   async setAutoRechargeMethod(
-    manager: EntityManager,
+    manager: Executor,
     customerId: string,
     paymentMethodId: string,
     eventCreated: Date,
@@ -162,12 +162,7 @@ export class WalletRepository {
   }
 
   /** A failed top-up attempt; a PaymentIntent that fails again keeps its latest failure. */
-  async recordFailure(
-    manager: EntityManager,
-    failure: FailedTopUp,
-    eventId: string,
-    eventCreated: Date,
-  ): Promise<void> {
+  async recordFailure(manager: Executor, failure: FailedTopUp, eventId: string, eventCreated: Date): Promise<void> {
     await sql(
       manager,
       `INSERT INTO wallet_failed_top_ups (payment_intent_id, stripe_customer_id, amount, currency, failure_code,
@@ -195,7 +190,7 @@ export class WalletRepository {
   /** Balances by currency, the auto-recharge method and the newest 50 entries; null for an unknown customer. */
   async walletOf(customerId: string): Promise<Wallet | null> {
     const { rows: customers } = await sql<{ auto_recharge_payment_method: string | null }>(
-      this.dataSource,
+      this.db,
       'SELECT auto_recharge_payment_method FROM customers WHERE stripe_customer_id = $1',
       [customerId],
     );
@@ -204,12 +199,12 @@ export class WalletRepository {
     }
     const [{ rows: balances }, { rows: entries }] = await Promise.all([
       sql<{ currency: string; balance: string }>(
-        this.dataSource,
+        this.db,
         'SELECT currency, balance FROM wallet_balances WHERE stripe_customer_id = $1 ORDER BY currency',
         [customerId],
       ),
       sql<WalletEntry & { amount: string }>(
-        this.dataSource,
+        this.db,
         `SELECT id, amount, currency, payment_intent_id AS payment_intent, source_event_id, created_at
            FROM wallet_ledger WHERE stripe_customer_id = $1
           ORDER BY created_at DESC, id DESC LIMIT 50`,

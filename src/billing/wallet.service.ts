@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { Executor } from '../database/database';
 import type { StripeEvent } from '../common/stripe-event';
 import { AlertService } from '../alerts/alert.service';
 import type { HandlerContext } from '../queue/handler-registry';
@@ -28,11 +28,11 @@ export class WalletService {
   ) {}
 
   /** Taken by a top-up session before anything else; see WalletRepository.lockPaymentIntent. */
-  lockPaymentIntent(manager: EntityManager, paymentIntentId: string): Promise<void> {
+  lockPaymentIntent(manager: Executor, paymentIntentId: string): Promise<void> {
     return this.wallet.lockPaymentIntent(manager, paymentIntentId);
   }
 
-  async credit(manager: EntityManager, event: StripeEvent, topUp: TopUp, context: HandlerContext): Promise<void> {
+  async credit(manager: Executor, event: StripeEvent, topUp: TopUp, context: HandlerContext): Promise<void> {
     const { customerId, paymentIntentId, amount, currency } = topUp;
     const log = { eventId: event.id, eventType: event.type, paymentIntent: paymentIntentId };
     if (!amount || amount <= 0 || !currency) {
@@ -96,7 +96,7 @@ export class WalletService {
    * may still come. Callers hold no row lock yet (see lockPaymentIntent).
    */
   async paymentSucceeded(
-    manager: EntityManager,
+    manager: Executor,
     event: StripeEvent,
     payment: { paymentIntentId: string; customerId: string | null; paymentMethodId: string },
   ): Promise<void> {

@@ -1,36 +1,32 @@
 import type { DataSourceOptions } from 'typeorm';
+import { CONNECTION_OPTIONS } from './database';
 import { MIGRATIONS } from './migrations';
 
-export interface DatabaseSettings {
+export const MIGRATIONS_TABLE = 'typeorm_migrations';
+
+export interface MigrationSettings {
   url: string;
-  poolSize: number;
-  /** Shown in pg_stat_activity, so that operators can tell replicas and tools apart. */
+  /** Shown in pg_stat_activity. */
   applicationName?: string;
 }
 
-/** The one DataSource definition, shared by the Nest app and the migration CLI. */
-export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions {
+/**
+ * The TypeORM DataSource that runs migrations, for the service at boot and for the migration CLI.
+ * Its statements are not bounded like the service's: a migration, and waiting for the migration
+ * lock while another replica migrates, may take as long as they take.
+ */
+export function dataSourceOptions(settings: MigrationSettings): DataSourceOptions {
   return {
     type: 'postgres',
     url: settings.url,
-    poolSize: settings.poolSize,
+    poolSize: 2,
     applicationName: settings.applicationName ?? 'stripe-webhook-processor',
-    // Fail fast when the database is unreachable: a webhook then gets 503 in seconds and Stripe retries.
     connectTimeoutMS: 5_000,
-    extra: {
-      idleTimeoutMillis: 30_000,
-      keepAlive: true,
-      // Hot statements are named prepared statements. PostgreSQL would switch each to a generic plan
-      // after five runs and keep it until the next ANALYZE: planned while a table was nearly empty,
-      // that is a sequential scan, and without autovacuum it stays one while the table grows (a
-      // 100,000-event drain fell from ~650 to ~320 events/s). A custom plan per run costs about
-      // 0.2 ms of PostgreSQL CPU per event (BENCHMARKS.md): the price of plans that stay right.
-      options: '-c plan_cache_mode=force_custom_plan',
-    },
+    extra: { keepAlive: true, options: CONNECTION_OPTIONS },
     entities: [],
     synchronize: false,
     migrations: MIGRATIONS,
-    migrationsTableName: 'typeorm_migrations',
+    migrationsTableName: MIGRATIONS_TABLE,
     migrationsTransactionMode: 'each',
     logging: false,
   };

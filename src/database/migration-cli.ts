@@ -20,7 +20,7 @@ async function main(command: string | undefined): Promise<void> {
     env.DATA_DIR?.trim() || '.data',
     log,
   );
-  const dataSource = new DataSource({ ...dataSourceOptions({ url, poolSize: 2, applicationName: 'migration-cli' }) });
+  const dataSource = new DataSource(dataSourceOptions({ url, applicationName: 'migration-cli' }));
   await dataSource.initialize();
   try {
     if (command === 'run') {
@@ -30,7 +30,7 @@ async function main(command: string | undefined): Promise<void> {
       await revertLastMigrationLocked(dataSource);
       log('reverted the last applied migration');
     } else {
-      const pending = await pendingMigrations(dataSource);
+      const pending = await pendingMigrations((text, params) => dataSource.query(text, params));
       log(pending.length ? `pending: ${pending.join(', ')}` : 'all migrations applied');
     }
   } finally {

@@ -1,4 +1,5 @@
 import type { DataSource, Migration } from 'typeorm';
+import { MIGRATIONS_TABLE } from './data-source-options';
 import { MIGRATIONS } from './migrations';
 
 /** Any constant shared by every replica; pg_advisory_lock serialises whoever migrates. */
@@ -33,20 +34,16 @@ async function withMigrationLock<T>(dataSource: DataSource, work: () => Promise<
 }
 
 /** Runs one statement and returns its rows. */
-export type RowQuery = <T extends Record<string, unknown>>(text: string, params: unknown[]) => Promise<T[]>;
+export type RowQuery = (text: string, params: unknown[]) => Promise<Array<Record<string, unknown>>>;
 
 /**
- * Names of the migrations this build knows and the database has not applied. `query` runs the
- * statements (the readiness probe passes one with a timeout).
+ * Names of the migrations this build knows and the database has not applied; `query` runs the two
+ * reads (the service passes a bounded one, the CLI its DataSource).
  */
-export async function pendingMigrations(
-  dataSource: DataSource,
-  query: RowQuery = (text, params) => dataSource.query(text, params),
-): Promise<string[]> {
-  const table = dataSource.options.migrationsTableName ?? 'migrations';
-  const [{ exists }] = await query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [table]);
+export async function pendingMigrations(query: RowQuery): Promise<string[]> {
+  const [table] = await query('SELECT to_regclass($1) IS NOT NULL AS exists', [MIGRATIONS_TABLE]);
   const applied = new Set(
-    exists ? (await query<{ name: string }>(`SELECT name FROM ${table}`, [])).map((r) => r.name) : [],
+    table?.exists === true ? (await query(`SELECT name FROM ${MIGRATIONS_TABLE}`, [])).map((r) => r.name) : [],
   );
   return MIGRATIONS.map((m) => m.name).filter((name) => !applied.has(name));
 }

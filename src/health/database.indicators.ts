@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { DataSource } from 'typeorm';
 import { LifecycleService } from '../common/lifecycle.service';
 import { withTimeout } from '../common/with-timeout';
-import { boundedQuery } from '../database/bounded-query';
+import { Database } from '../database/database';
 import { pendingMigrations } from '../database/migrator';
 
 const PING_TIMEOUT_MS = 2_000;
@@ -15,7 +14,7 @@ export class DatabaseIndicators {
 
   constructor(
     private readonly indicators: HealthIndicatorService,
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly lifecycle: LifecycleService,
   ) {}
 
@@ -30,7 +29,7 @@ export class DatabaseIndicators {
       return check.down({ message: 'shutting down' });
     }
     try {
-      await withTimeout(boundedQuery(this.dataSource, 'SELECT 1', [], PING_TIMEOUT_MS), PING_TIMEOUT_MS);
+      await withTimeout(this.db.queryWithin(PING_TIMEOUT_MS, 'SELECT 1'), PING_TIMEOUT_MS);
       return check.up();
     } catch {
       return check.down({ message: 'database unreachable' });
@@ -42,9 +41,7 @@ export class DatabaseIndicators {
     if (!this.migrationsApplied) {
       try {
         const pending = await withTimeout(
-          pendingMigrations(this.dataSource, (text, params) =>
-            boundedQuery(this.dataSource, text, params, PING_TIMEOUT_MS),
-          ),
+          pendingMigrations(async (text, params) => (await this.db.queryWithin(PING_TIMEOUT_MS, text, params)).rows),
           PING_TIMEOUT_MS,
         );
         if (pending.length > 0) {

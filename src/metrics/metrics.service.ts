@@ -1,8 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AttemptOutcome } from '../queue/event-processor';
 import { withTimeout } from '../common/with-timeout';
-import { QueueEvents } from '../queue/queue-events';
+import { AttemptOutcome, QueueEvents } from '../queue/queue-events';
 import { QueueStatsService } from '../queue/queue-stats.service';
 
 export type ReceivedOutcome =
@@ -112,17 +111,14 @@ export class MetricsService implements OnModuleInit {
         }
         this.handlerDuration.observe({ event_type: eventType }, durationMs / 1000);
       },
+      // Events stored as ignored at the door never reach a worker, but they were handled.
+      storedIgnored: (eventType) => this.processed.inc({ event_type: eventType, outcome: 'ignored' }),
     });
   }
 
   webhookReceived(eventType: string | undefined, outcome: ReceivedOutcome, seconds: number): void {
     this.received.inc({ event_type: eventType ?? '', outcome });
     this.ackDuration.observe(seconds);
-  }
-
-  /** Events stored as ignored at the door (no handler, other livemode) never reach a worker. */
-  ignoredAtIngest(eventType: string): void {
-    this.processed.inc({ event_type: eventType, outcome: 'ignored' });
   }
 
   reconcileRunFinished(outcome: 'succeeded' | 'failed'): void {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
+import { Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 
 export interface DeadLetterItem {
@@ -35,7 +35,7 @@ export type ResolveResult = 'done' | 'not_found' | 'already_replayed' | 'already
  */
 @Injectable()
 export class DeadLettersRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly db: Database) {}
 
   /** Open dead letters, newest first; the (created_at, id) after `cursor`, if given. */
   async listOpen(
@@ -54,7 +54,7 @@ export class DeadLettersRepository {
       where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
     }
     const { rows } = await sql<DeadLetterItem>(
-      this.dataSource,
+      this.db,
       `SELECT id, stripe_event_id, event_type, retry_count, error, original_timestamp, created_at
          FROM webhook_dead_letter_queue
         WHERE ${where.join(' AND ')}
@@ -67,7 +67,7 @@ export class DeadLettersRepository {
 
   async find(id: string): Promise<DeadLetterDetail | null> {
     const { rows } = await sql<DeadLetterDetail>(
-      this.dataSource,
+      this.db,
       `SELECT d.id, d.stripe_event_id, d.event_type, d.retry_count, d.error, d.original_timestamp, d.created_at,
               e.payload, d.resolution, d.resolved_at, d.resolved_by
          FROM webhook_dead_letter_queue d
@@ -83,7 +83,7 @@ export class DeadLettersRepository {
    * (by `actor`), in one statement. Picks the oldest matching open ones first, at most `limit`,
    * skipping any another request is resolving at this moment. Returns the replayed ids.
    */
-  async replay(manager: EntityManager, filter: DeadLetterFilter, limit: number, actor: string): Promise<string[]> {
+  async replay(manager: Executor, filter: DeadLetterFilter, limit: number, actor: string): Promise<string[]> {
     const { clause, params } = filterClause(filter, 3);
     const { rows } = await sql<{ id: string }>(
       manager,
@@ -118,7 +118,7 @@ export class DeadLettersRepository {
   async countReplayable(filter: DeadLetterFilter, limit: number): Promise<number> {
     const { clause, params } = filterClause(filter, 2);
     const { rows } = await sql<{ n: string }>(
-      this.dataSource,
+      this.db,
       `SELECT count(*) AS n FROM (
          SELECT 1 FROM webhook_dead_letter_queue WHERE resolution IS NULL ${clause} LIMIT $1
        ) matching`,
@@ -128,7 +128,7 @@ export class DeadLettersRepository {
   }
 
   /** Replays one dead letter, or says why not. */
-  async replayOne(manager: EntityManager, id: string, actor: string): Promise<ResolveResult> {
+  async replayOne(manager: Executor, id: string, actor: string): Promise<ResolveResult> {
     const replayed = await this.replayExact(manager, id, actor);
     return replayed ? 'done' : this.whyNot(manager, id);
   }
@@ -137,7 +137,7 @@ export class DeadLettersRepository {
    * Discards a dead letter: it stays in the table (marked discarded, by `actor`) and its event
    * becomes `discarded`; nothing runs again.
    */
-  async discard(manager: EntityManager, id: string, actor: string): Promise<ResolveResult> {
+  async discard(manager: Executor, id: string, actor: string): Promise<ResolveResult> {
     const { rows } = await sql(
       manager,
       `WITH resolved AS (
@@ -155,7 +155,7 @@ export class DeadLettersRepository {
   }
 
   /** Unlike a bulk replay, a replay by id waits for a concurrent one instead of skipping it. */
-  private async replayExact(manager: EntityManager, id: string, actor: string): Promise<boolean> {
+  private async replayExact(manager: Executor, id: string, actor: string): Promise<boolean> {
     const { rows } = await sql(
       manager,
       `WITH resolved AS (
@@ -177,7 +177,7 @@ export class DeadLettersRepository {
     return rows.length > 0;
   }
 
-  private async whyNot(manager: EntityManager, id: string): Promise<ResolveResult> {
+  private async whyNot(manager: Executor, id: string): Promise<ResolveResult> {
     const { rows } = await sql<{ resolution: string }>(
       manager,
       'SELECT resolution FROM webhook_dead_letter_queue WHERE id = $1',

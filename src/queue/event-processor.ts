@@ -1,22 +1,18 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource, QueryRunner } from 'typeorm';
 import { isDatabaseUnavailable, sqlState } from '../common/database-errors';
-import { boundedQuery } from '../database/bounded-query';
+import { Connection, Database } from '../database/database';
 import { stripeEventFromPayload, StripeEvent } from '../common/stripe-event';
 import { AppConfig } from '../config/app-config';
 import { HandlerRegistry } from './handler-registry';
 import { PermanentEventError } from './permanent-event.error';
-import { ClaimedRow, DeadLetterRow, QueueRepository } from './queue.repository';
+import { ClaimedRow, QueueRepository } from './queue.repository';
+import { RowReleaser } from './row-releaser';
 import { withTimeout } from '../common/with-timeout';
-import { QueueEvents } from './queue-events';
+import { AttemptOutcome, QueueEvents } from './queue-events';
 import { isLastAttempt, leaseMs, retryDelaySeconds, RetryPolicy } from './retry-policy';
-
-export type AttemptOutcome = 'processed' | 'ignored' | 'retried' | 'dead' | 'released' | 'lost';
 
 const MAX_ERROR_LENGTH = 2_000;
 const PROBE_TIMEOUT_MS = 2_000;
-/** How often rows held during an outage are offered back while the database is away. */
-const RELEASE_RETRY_MS = 1_000;
 
 /**
  * Runs one attempt of one held event. The handler's writes, the removal of the queue row and the
@@ -28,20 +24,14 @@ const RELEASE_RETRY_MS = 1_000;
 export class EventProcessor {
   private readonly logger = new Logger(EventProcessor.name);
   private readonly policy: RetryPolicy;
-  /** Rows to give back (without counting the attempt) once the database answers again. */
-  private readonly pendingReleases = new Map<string, string>();
-  private flushing: Promise<void> | undefined;
-  private releaseTimer: NodeJS.Timeout | undefined;
-  private releaseRetriesStopped = false;
-  /** Called when rows were given back, due now (the retry worker drains then). */
-  onReleased: () => void = () => undefined;
 
   constructor(
     private readonly config: AppConfig,
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly handlers: HandlerRegistry,
     private readonly queue: QueueRepository,
     private readonly events: QueueEvents,
+    private readonly releaser: RowReleaser,
   ) {
     this.policy = {
       baseDelaySeconds: config.retryBaseDelaySeconds,
@@ -84,88 +74,37 @@ export class EventProcessor {
     return outcome;
   }
 
-  /**
-   * Gives back rows held during an outage; called before every claim, at shutdown, and every second
-   * while some are left. Giving them back as soon as the database answers (rather than at this
-   * replica's next cron tick) matters with several replicas: once the lease runs out another
-   * replica may claim the row, and that claim counts an attempt.
-   */
-  flushPendingReleases(): Promise<void> {
-    this.flushing ??= this.flushOnce().finally(() => {
-      this.flushing = undefined;
-      this.scheduleReleaseRetry();
-    });
-    return this.flushing;
-  }
-
-  /** Stops offering held rows back on a timer (shutdown: the last flush is explicit). */
-  stopReleaseRetries(): void {
-    clearTimeout(this.releaseTimer);
-    this.releaseTimer = undefined;
-    this.releaseRetriesStopped = true;
-  }
-
-  private scheduleReleaseRetry(): void {
-    if (this.pendingReleases.size === 0 || this.releaseTimer || this.releaseRetriesStopped) {
-      return;
-    }
-    this.releaseTimer = setTimeout(() => {
-      this.releaseTimer = undefined;
-      void this.flushPendingReleases();
-    }, RELEASE_RETRY_MS);
-    this.releaseTimer.unref();
-  }
-
-  private async flushOnce(): Promise<void> {
-    let released = false;
-    for (const [eventId, token] of this.pendingReleases) {
-      try {
-        released = (await this.queue.release(eventId, token, true)) || released;
-        this.pendingReleases.delete(eventId);
-      } catch (error) {
-        if (!isDatabaseUnavailable(error)) {
-          this.pendingReleases.delete(eventId);
-        }
-        break;
-      }
-    }
-    if (released) {
-      this.onReleased();
-    }
-  }
-
   private async run(row: ClaimedRow): Promise<AttemptOutcome> {
     const event = parseStored(row);
     // An event of the other mode is ignored here too (it may be reprocessed after being stored as ignored).
     const otherMode = this.config.stripeLivemode !== undefined && event.livemode !== this.config.stripeLivemode;
     const handler = otherMode ? undefined : this.handlers.get(row.eventType);
     const timeoutMs = this.config.handlerTimeoutMs;
-    const runner = this.dataSource.createQueryRunner();
     const afterCommit: Array<() => unknown> = [];
+    const connection = await this.db.connect();
     try {
-      await runner.connect();
-      await runner.startTransaction();
-      if (!(await this.queue.takeForAttempt(runner, row, timeoutMs, this.leaseMs))) {
-        await runner.rollbackTransaction();
+      await connection.query('BEGIN');
+      if (!(await this.queue.takeForAttempt(connection, row, timeoutMs, this.leaseMs))) {
+        await connection.query('ROLLBACK');
         return 'lost';
       }
       if (handler) {
         const context = { afterCommit: (effect: () => unknown) => void afterCommit.push(effect) };
-        await this.runBounded(runner, timeoutMs, () => handler(event, runner.manager, context));
+        await this.runBounded(connection, timeoutMs, () => handler(event, connection, context));
       }
       const status = handler ? 'processed' : 'ignored';
-      await this.queue.complete(runner, row, status);
-      await runner.commitTransaction();
+      await this.queue.complete(connection, row, status);
+      await connection.query('COMMIT');
       this.runAfterCommit(row, afterCommit);
       return status;
     } catch (error) {
       // Never roll back and reuse the connection: a handler may still have statements in flight (a
       // branch of a Promise.all) that would then run outside the transaction. Dropping the connection
       // makes every later statement fail and lets the server roll back.
-      await this.abandon(runner);
+      connection.destroy();
       throw error;
     } finally {
-      await runner.release();
+      connection.release();
     }
   }
 
@@ -187,11 +126,11 @@ export class EventProcessor {
    * connection is dropped and its server process terminated, so the transaction can never commit
    * and its locks are freed now rather than when some statement next times out.
    */
-  private runBounded(runner: QueryRunner, timeoutMs: number, work: () => Promise<unknown>): Promise<void> {
+  private runBounded(connection: Connection, timeoutMs: number, work: () => Promise<unknown>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new HandlerTimeoutError(timeoutMs));
-        void this.abandon(runner, true);
+        void this.abandon(connection);
       }, timeoutMs);
       // Through a promise, so that a handler throwing synchronously is caught and the timer cleared.
       Promise.resolve()
@@ -210,35 +149,24 @@ export class EventProcessor {
   }
 
   /**
-   * Drops the attempt's connection (the pool discards it), so that its transaction can never commit.
-   * After a timeout a statement may still be running on the server, so its process is also
-   * terminated to free its locks now. Does nothing once the connection has gone back to the pool:
-   * it may then belong to someone else.
+   * Drops the attempt's connection, so that its transaction can never commit, and terminates its
+   * server process, whose statement may still be running, to free its locks now.
    */
-  private async abandon(runner: QueryRunner, terminate = false): Promise<void> {
-    if (runner.isReleased) {
+  private async abandon(connection: Connection): Promise<void> {
+    if (connection.isReleased) {
       return;
     }
-    const client = (runner as unknown as { databaseConnection?: PgClient }).databaseConnection;
-    // The server may still report on this connection (e.g. "terminating connection"): nobody else
-    // listens once it is released, and an unheard 'error' event would crash the process.
-    client?.on('error', () => undefined);
-    await (runner as unknown as { releasePostgresConnection(err?: Error): Promise<void> })
-      .releasePostgresConnection(new Error('attempt abandoned'))
+    connection.destroy();
+    await this.db
+      .queryWithin(PROBE_TIMEOUT_MS, 'SELECT pg_terminate_backend($1)', [connection.processId])
       .catch(() => undefined);
-    if (terminate && client?.processID) {
-      await withTimeout(
-        boundedQuery(this.dataSource, 'SELECT pg_terminate_backend($1)', [client.processID], PROBE_TIMEOUT_MS),
-        PROBE_TIMEOUT_MS,
-      ).catch(() => undefined);
-    }
   }
 
   /** Whether the database answers now: tells an outage from an error that only looks like one. */
   private async databaseAnswers(): Promise<boolean> {
     try {
       // boundedQuery: on a silent database the probe's connection is destroyed, not left hung.
-      await withTimeout(boundedQuery(this.dataSource, 'SELECT 1', [], PROBE_TIMEOUT_MS), PROBE_TIMEOUT_MS);
+      await withTimeout(this.db.queryWithin(PROBE_TIMEOUT_MS, 'SELECT 1'), PROBE_TIMEOUT_MS);
       return true;
     } catch {
       return false;
@@ -251,8 +179,7 @@ export class EventProcessor {
       // An error that looks like an outage (or a timeout, which a network black hole also causes)
       // counts only if the database answers now; otherwise the attempt never had a fair chance.
       if ((timedOut || isDatabaseUnavailable(error)) && !(await this.databaseAnswers())) {
-        this.pendingReleases.set(row.eventId, row.token);
-        await this.flushPendingReleases();
+        await this.releaser.giveBack(row);
         return 'released';
       }
       const message = describe(error).slice(0, MAX_ERROR_LENGTH);
@@ -275,11 +202,6 @@ export class EventProcessor {
       return 'released';
     }
   }
-}
-
-interface PgClient {
-  processID?: number;
-  on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 export class HandlerTimeoutError extends Error {
@@ -307,5 +229,3 @@ function describe(error: unknown): string {
   }
   return String(error);
 }
-
-export type { DeadLetterRow };

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { Executor } from '../database/database';
 import type { StripeEvent } from '../common/stripe-event';
 
 /** What a handler may ask of the attempt it runs in. */
@@ -16,7 +16,7 @@ export interface HandlerContext {
  * every write must go through `manager`; throwing rolls all of it back and schedules a retry
  * (or dead-letters at once for a PermanentEventError).
  */
-export type EventHandler = (event: StripeEvent, manager: EntityManager, context: HandlerContext) => Promise<unknown>;
+export type EventHandler = (event: StripeEvent, manager: Executor, context: HandlerContext) => Promise<unknown>;
 
 /** Which handler runs for which event type. An event type with no handler is stored and marked `ignored`. */
 @Injectable()

@@ -1,7 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { withTimeout } from '../common/with-timeout';
-import { boundedQuery } from '../database/bounded-query';
+import { Database } from '../database/database';
 
 export interface QueueStats {
   /** Queue rows not yet done. */
@@ -35,7 +34,7 @@ export class QueueStatsService implements OnApplicationBootstrap, OnApplicationS
   private refreshing: Promise<QueueStats> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly db: Database) {}
 
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => void this.refresh().catch(() => undefined), REFRESH_MS);
@@ -70,19 +69,19 @@ export class QueueStatsService implements OnApplicationBootstrap, OnApplicationS
 
   private async count(): Promise<QueueStats> {
     try {
-      const [row] = await boundedQuery<{
+      const {
+        rows: [row],
+      } = await this.db.queryWithin<{
         pending: string;
         pending_retries: string;
         dead_letters: string;
         oldest: string | null;
       }>(
-        this.dataSource,
+        COUNT_TIMEOUT_MS,
         `SELECT (SELECT count(*) FROM webhook_retry_queue) AS pending,
                 (SELECT count(*) FROM webhook_retry_queue WHERE last_error IS NOT NULL) AS pending_retries,
                 (SELECT count(*) FROM webhook_dead_letter_queue WHERE resolution IS NULL) AS dead_letters,
                 (SELECT extract(epoch FROM clock_timestamp() - min(enqueued_at)) FROM webhook_retry_queue) AS oldest`,
-        [],
-        COUNT_TIMEOUT_MS,
       );
       this.latest = {
         pending: Number(row.pending),

@@ -6,8 +6,10 @@ import { HandlerRegistry } from './handler-registry';
 import { QueueEvents } from './queue-events';
 import { QueueStatsService } from './queue-stats.service';
 import { QueueRepository } from './queue.repository';
+import { QueueService } from './queue.service';
 import { RetentionService } from './retention.service';
 import { RetryWorker } from './retry-worker.service';
+import { RowReleaser } from './row-releaser';
 
 @Module({
   providers: [
@@ -16,12 +18,15 @@ import { RetryWorker } from './retry-worker.service';
     DeadLettersRepository,
     QueueEvents,
     QueueStatsService,
+    RowReleaser,
     EventProcessor,
     Dispatcher,
     RetryWorker,
     RetentionService,
+    QueueService,
   ],
   exports: [
+    QueueService,
     HandlerRegistry,
     QueueRepository,
     DeadLettersRepository,

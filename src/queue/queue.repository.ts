@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import type { StripeEvent } from '../common/stripe-event';
-import { boundedQuery } from '../database/bounded-query';
+import { Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 import { CLAIM_DUE_SQL } from './claim-sql';
 
@@ -67,7 +66,7 @@ export interface EventRecord {
  */
 @Injectable()
 export class QueueRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly db: Database) {}
 
   /**
    * Stores a new event and, when it is to be handled, its queue row, in one statement (hence one
@@ -82,7 +81,7 @@ export class QueueRepository {
     claim: PreClaim | null,
   ): Promise<string | null> {
     const { rows } = await sql<{ id: string }>(
-      this.dataSource,
+      this.db,
       `WITH event AS (
          INSERT INTO subscription_events
            (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, processed_at)
@@ -118,7 +117,7 @@ export class QueueRepository {
   /** An event's state; `attempts` and `last_error` come from its queue row while it is queued. */
   async findEvent(stripeEventId: string): Promise<EventRecord | null> {
     const { rows } = await sql<EventRecord>(
-      this.dataSource,
+      this.db,
       `SELECT e.stripe_event_id, e.event_type, e.status,
               COALESCE(q.attempts, e.attempts) AS attempts,
               COALESCE(q.last_error, e.last_error) AS last_error,
@@ -147,7 +146,7 @@ export class QueueRepository {
       event_type: string;
       stripe_event_id: string;
       payload: unknown;
-    }>(this.dataSource, CLAIM_DUE_SQL, [limit, lockedBy, leaseMs], 'swp_claim_due');
+    }>(this.db, CLAIM_DUE_SQL, [limit, lockedBy, leaseMs], 'swp_claim_due');
     return rows.map((r) => ({
       eventId: r.event_id,
       token: r.lock_token,
@@ -166,7 +165,7 @@ export class QueueRepository {
    */
   async scheduleRetry(row: ClaimedRow, error: string, delaySeconds: number): Promise<boolean> {
     const { rows } = await sql<{ id: string }>(
-      this.dataSource,
+      this.db,
       `WITH q AS (
          UPDATE webhook_retry_queue
             SET lock_token = NULL, locked_by = NULL, last_error = $3,
@@ -192,7 +191,7 @@ export class QueueRepository {
    */
   async deadLetter(row: ClaimedRow, error: string): Promise<DeadLetterRow | null> {
     const { rows } = await sql<DeadLetterRow>(
-      this.dataSource,
+      this.db,
       `WITH q AS (
          DELETE FROM webhook_retry_queue
           WHERE event_id = $1 AND lock_token = $2
@@ -223,15 +222,14 @@ export class QueueRepository {
     // Bounded: it runs while the database may be silent (after an outage, at shutdown), and a
     // release that never returns would hold up every later one. If it commits after the client gave
     // up, the next try finds the token gone and changes nothing.
-    const rows = await boundedQuery<{ event_id: string }>(
-      this.dataSource,
+    const { rows } = await this.db.queryWithin<{ event_id: string }>(
+      RELEASE_TIMEOUT_MS,
       `UPDATE webhook_retry_queue
           SET lock_token = NULL, locked_by = NULL, next_retry_at = clock_timestamp(),
               attempts = CASE WHEN $3 THEN greatest(attempts - 1, 0) ELSE attempts END
         WHERE event_id = $1 AND lock_token = $2
        RETURNING event_id`,
       [eventId, token, uncount],
-      RELEASE_TIMEOUT_MS,
     );
     return rows.length > 0;
   }
@@ -245,13 +243,13 @@ export class QueueRepository {
    * delete commits only with the handler's writes.
    */
   async takeForAttempt(
-    runner: QueryRunner,
+    tx: Executor,
     row: ClaimedRow,
     statementTimeoutMs: number,
     idleTimeoutMs: number,
   ): Promise<boolean> {
     const { rows } = await sql(
-      runner,
+      tx,
       `WITH bounded AS (
          SELECT set_config('statement_timeout', $3, true), set_config('idle_in_transaction_session_timeout', $4, true)
        )
@@ -268,9 +266,9 @@ export class QueueRepository {
    * Last statement of a successful attempt's transaction. (Done last, not first: while the event row
    * is locked, a duplicate delivery's insert waits for it.)
    */
-  async complete(runner: QueryRunner, row: ClaimedRow, status: 'processed' | 'ignored'): Promise<void> {
+  async complete(tx: Executor, row: ClaimedRow, status: 'processed' | 'ignored'): Promise<void> {
     await sql(
-      runner,
+      tx,
       `UPDATE subscription_events
           SET status = $2, attempts = $3, last_error = NULL, processed_at = now()
         WHERE id = $1`,
@@ -288,7 +286,7 @@ export class QueueRepository {
       where = `WHERE (next_retry_at, event_id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::bigint)`;
     }
     const { rows } = await sql<PendingRow>(
-      this.dataSource,
+      this.db,
       `SELECT stripe_event_id, event_type, attempts AS retry_count, next_retry_at, last_error, locked_by, enqueued_at,
               (extract(epoch FROM next_retry_at) * 1000000)::bigint::text AS due_us, event_id::text AS event_key
          FROM webhook_retry_queue
@@ -304,7 +302,7 @@ export class QueueRepository {
    * Queues a `processed` or `ignored` event again, due now, attempts reset (after a handler fix),
    * in one statement; anything else is refused with the reason.
    */
-  async requeue(manager: EntityManager, stripeEventId: string): Promise<RequeueResult> {
+  async requeue(manager: Executor, stripeEventId: string): Promise<RequeueResult> {
     const { rows } = await sql(
       manager,
       `WITH event AS (

@@ -1,8 +1,8 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { Database } from '../database/database';
 import { sql } from '../database/sql';
 
 export const RETENTION_JOB_NAME = 'event-retention';
@@ -22,7 +22,7 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
 
   constructor(
     private readonly config: AppConfig,
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly scheduler: SchedulerRegistry,
   ) {}
 
@@ -40,9 +40,9 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
 
   /** Returns the number of events deleted, or null when another replica was pruning. */
   async prune(): Promise<number | null> {
-    const runner = this.dataSource.createQueryRunner();
+    let runner;
     try {
-      await runner.connect();
+      runner = await this.db.connect();
       const {
         rows: [{ locked }],
       } = await sql<{ locked: boolean }>(runner, 'SELECT pg_try_advisory_lock($1) AS locked', [RETENTION_LOCK_KEY]);
@@ -84,7 +84,7 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
       this.logger.warn({ err: error }, 'retention run failed; the next run will catch up');
       return 0;
     } finally {
-      await runner.release();
+      runner?.release();
     }
   }
 }

@@ -7,6 +7,7 @@ import { AppConfig } from '../config/app-config';
 import { Dispatcher } from './dispatcher.service';
 import { EventProcessor } from './event-processor';
 import { QueueRepository } from './queue.repository';
+import { RowReleaser } from './row-releaser';
 
 export const RETRY_JOB_NAME = 'webhook-retry';
 
@@ -29,8 +30,9 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly dispatcher: Dispatcher,
     private readonly processor: EventProcessor,
     private readonly queue: QueueRepository,
+    private readonly releaser: RowReleaser,
   ) {
-    this.processor.onReleased = () => this.nudge();
+    this.releaser.onReleased(() => this.nudge());
   }
 
   onApplicationBootstrap(): void {
@@ -52,8 +54,8 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
       this.logger.warn('a claim did not return before shutdown; its rows wait for their lease'),
     );
     await this.dispatcher.stop();
-    this.processor.stopReleaseRetries();
-    await withTimeout(this.processor.flushPendingReleases(), 5_000).catch(() => undefined);
+    this.releaser.stop();
+    await withTimeout(this.releaser.flush(), 5_000).catch(() => undefined);
   }
 
   /** Something may be due now (a webhook stored without a free slot): drain soon. */
@@ -88,7 +90,7 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private async loop(): Promise<void> {
     do {
       this.again = false;
-      await this.processor.flushPendingReleases();
+      await this.releaser.flush();
       while (!this.stopping) {
         await this.dispatcher.waitForSlot();
         // Slots are reserved before claiming, so deliveries arriving meanwhile cannot take them too.

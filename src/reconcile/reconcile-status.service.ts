@@ -1,7 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { withTimeout } from '../common/with-timeout';
-import { boundedQuery } from '../database/bounded-query';
+import { Database } from '../database/database';
 import { MetricsService } from '../metrics/metrics.service';
 import { StripeApi } from '../stripe/stripe-api.service';
 import { PLATFORM } from './reconcile.repository';
@@ -27,7 +26,7 @@ export class ReconcileStatus implements OnApplicationBootstrap, OnApplicationShu
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly api: StripeApi,
     private readonly metrics: MetricsService,
   ) {
@@ -56,12 +55,12 @@ export class ReconcileStatus implements OnApplicationBootstrap, OnApplicationShu
       return this.latest;
     }
     try {
-      const rows = await withTimeout(
-        boundedQuery<{ last_outcome: string | null; last_success_at: Date | null }>(
-          this.dataSource,
+      // Bounded waiting for a connection included: on a silent database the figures stay as they were.
+      const { rows } = await withTimeout(
+        this.db.queryWithin<{ last_outcome: string | null; last_success_at: Date | null }>(
+          QUERY_TIMEOUT_MS,
           'SELECT last_outcome, last_success_at FROM reconcile_checkpoints WHERE account_id = $1',
           [PLATFORM],
-          QUERY_TIMEOUT_MS,
         ),
         QUERY_TIMEOUT_MS,
       );

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
 import type { StripeEvent } from '../common/stripe-event';
+import { Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 
 /** The platform's own account in `reconcile_checkpoints` and `reconcile_runs` (connected accounts come later). */
@@ -55,20 +55,17 @@ const RUN_COLUMNS = `id, trigger, actor, since, until, dry_run, status, listed, 
 /** SQL of the reconciliation sweep: its checkpoint, its runs, and the events it stores. */
 @Injectable()
 export class ReconcileRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(private readonly db: Database) {}
 
   /** The database's clock, in whole seconds (Stripe's `created` unit): every replica agrees on it. */
   async now(): Promise<number> {
-    const { rows } = await sql<{ now: string }>(
-      this.dataSource,
-      `SELECT floor(extract(epoch FROM now()))::bigint AS now`,
-    );
+    const { rows } = await sql<{ now: string }>(this.db, `SELECT floor(extract(epoch FROM now()))::bigint AS now`);
     return Number(rows[0].now);
   }
 
   async state(accountId = PLATFORM): Promise<ReconcileState | null> {
     const { rows } = await sql<ReconcileState>(
-      this.dataSource,
+      this.db,
       `SELECT checkpoint_at AS "checkpointAt", last_outcome AS "lastOutcome", last_failure_kind AS "lastFailureKind",
               last_error AS "lastError", last_success_at AS "lastSuccessAt"
          FROM reconcile_checkpoints WHERE account_id = $1`,
@@ -81,7 +78,7 @@ export class ReconcileRepository {
    * Records a new run, `running`. A scheduled run names its cron tick: when another replica already
    * ran that tick, nothing is recorded and null is returned. Call only while holding the sweep lock.
    */
-  async createRun(manager: EntityManager | DataSource, run: NewRun, accountId = PLATFORM): Promise<string | null> {
+  async createRun(manager: Executor, run: NewRun, accountId = PLATFORM): Promise<string | null> {
     const { rows } = await sql<{ id: string }>(
       manager,
       `INSERT INTO reconcile_runs (account_id, trigger, actor, scheduled_for, since, until, dry_run)
@@ -99,7 +96,7 @@ export class ReconcileRepository {
    */
   async failAbandonedRuns(): Promise<number> {
     const { affected } = await sql(
-      this.dataSource,
+      this.db,
       `UPDATE reconcile_runs
           SET status = 'failed', finished_at = now(),
               error = 'interrupted: the replica running it stopped or lost its database connection'
@@ -121,7 +118,7 @@ export class ReconcileRepository {
     ignored: (event: StripeEvent) => boolean,
   ): Promise<InsertedEvent[]> {
     const { rows } = await sql<InsertedEvent>(
-      this.dataSource,
+      this.db,
       `WITH page AS (
          SELECT * FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::boolean[], $6::text[], $7::bigint[], $8::boolean[])
                 AS p(stripe_event_id, event_type, payload, livemode, api_version, created, ignored)
@@ -160,7 +157,7 @@ export class ReconcileRepository {
   /** A dry run's page: how many of these events are not stored (nothing is written but the run's counters). */
   async countMissing(runId: string, stripeEventIds: string[]): Promise<number> {
     const { rows } = await sql<{ missing: number }>(
-      this.dataSource,
+      this.db,
       `WITH missing AS (
          SELECT id FROM unnest($2::text[]) AS ids(id)
           WHERE NOT EXISTS (SELECT 1 FROM subscription_events e WHERE e.stripe_event_id = ids.id)
@@ -176,7 +173,7 @@ export class ReconcileRepository {
   }
 
   async finishRun(runId: string, status: 'succeeded' | 'failed', error: string | null): Promise<void> {
-    await sql(this.dataSource, `UPDATE reconcile_runs SET status = $2, error = $3, finished_at = now() WHERE id = $1`, [
+    await sql(this.db, `UPDATE reconcile_runs SET status = $2, error = $3, finished_at = now() WHERE id = $1`, [
       runId,
       status,
       error,
@@ -192,7 +189,7 @@ export class ReconcileRepository {
     accountId = PLATFORM,
   ): Promise<void> {
     await sql(
-      this.dataSource,
+      this.db,
       `INSERT INTO reconcile_checkpoints AS c
          (account_id, checkpoint_at, last_outcome, last_failure_kind, last_error, last_success_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, CASE WHEN $3 = 'succeeded' THEN now() END, now())
@@ -218,7 +215,7 @@ export class ReconcileRepository {
       where = 'WHERE (started_at, id) < ($2::timestamptz, $3::uuid)';
     }
     const { rows } = await sql<RunRecord>(
-      this.dataSource,
+      this.db,
       `SELECT ${RUN_COLUMNS} FROM reconcile_runs ${where} ORDER BY started_at DESC, id DESC LIMIT $1`,
       params,
     );
@@ -226,9 +223,7 @@ export class ReconcileRepository {
   }
 
   async findRun(id: string): Promise<RunRecord | null> {
-    const { rows } = await sql<RunRecord>(this.dataSource, `SELECT ${RUN_COLUMNS} FROM reconcile_runs WHERE id = $1`, [
-      id,
-    ]);
+    const { rows } = await sql<RunRecord>(this.db, `SELECT ${RUN_COLUMNS} FROM reconcile_runs WHERE id = $1`, [id]);
     return rows[0] ?? null;
   }
 }

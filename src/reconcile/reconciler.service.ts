@@ -1,13 +1,13 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, CronTime } from 'cron';
-import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { AppError, ErrorCode } from '../common/app-error';
 import { sqlState } from '../common/database-errors';
 import { StripeEvent, stripeEventFromPayload } from '../common/stripe-event';
 import { withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { EVENTS_API_RETENTION_SECONDS } from '../config/environment-variables';
+import { Connection, Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 import { MetricsService } from '../metrics/metrics.service';
 import { HandlerRegistry } from '../queue/handler-registry';
@@ -60,7 +60,7 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
 
   constructor(
     private readonly config: AppConfig,
-    private readonly dataSource: DataSource,
+    private readonly db: Database,
     private readonly scheduler: SchedulerRegistry,
     private readonly api: StripeApi,
     private readonly repository: ReconcileRepository,
@@ -143,7 +143,7 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
    */
   async startAdminRun(
     request: AdminRunRequest,
-    record: (manager: EntityManager, runId: string) => Promise<void>,
+    record: (manager: Executor, runId: string) => Promise<void>,
   ): Promise<AdminRunResult> {
     if (!this.api.enabled) {
       throw new AppError(ErrorCode.Unavailable, 'STRIPE_API_KEY is not set: this service does not pull from Stripe.');
@@ -185,7 +185,7 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
   /** Works out the run's range from the checkpoint and records the run; null if its tick was swept. */
   private async plan(
     run: Pick<NewRun, 'trigger' | 'actor' | 'scheduledFor' | 'dryRun'>,
-    asked: { since?: number; until?: number; record?: (manager: EntityManager, runId: string) => Promise<void> } = {},
+    asked: { since?: number; until?: number; record?: (manager: Executor, runId: string) => Promise<void> } = {},
   ): Promise<RunPlan | null> {
     // Whatever is still `running` was left by a replica that died: this one holds the lock now.
     const abandoned = await this.repository.failAbandonedRuns();
@@ -210,7 +210,7 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
     }
     const reach = Math.max(checkpoint, oldestListable);
     const newRun: NewRun = { ...run, since: new Date(since * 1000), until: new Date(until * 1000) };
-    const id = await this.dataSource.transaction(async (manager) => {
+    const id = await this.db.transaction(async (manager) => {
       const created = await this.repository.createRun(manager, newRun);
       if (created && asked.record) {
         await asked.record(manager, created);
@@ -224,7 +224,7 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
     return { ...newRun, id, coversCheckpoint: !run.dryRun && since <= reach && until >= reach };
   }
 
-  private start(lock: QueryRunner, plan: RunPlan): Promise<void> {
+  private start(lock: Connection, plan: RunPlan): Promise<void> {
     const running = this.sweep(plan).finally(() => this.unlock(lock));
     this.running = running;
     running
@@ -367,31 +367,30 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   /** The sweep lock on a connection of its own, held until the run ends; null if another replica holds it. */
-  private async tryLock(): Promise<QueryRunner | null> {
-    const runner = this.dataSource.createQueryRunner();
+  private async tryLock(): Promise<Connection | null> {
+    const connection = await this.db.connect();
     try {
-      await runner.connect();
-      const { rows } = await sql<{ locked: boolean }>(runner, 'SELECT pg_try_advisory_lock($1) AS locked', [
+      const { rows } = await sql<{ locked: boolean }>(connection, 'SELECT pg_try_advisory_lock($1) AS locked', [
         RECONCILE_LOCK_KEY,
       ]);
       if (rows[0].locked) {
-        return runner;
+        return connection;
       }
     } catch (error) {
-      await runner.release();
+      connection.release();
       throw error;
     }
-    await runner.release();
+    connection.release();
     return null;
   }
 
-  private async unlock(lock: QueryRunner): Promise<void> {
+  private async unlock(lock: Connection): Promise<void> {
     try {
       await lock.query('SELECT pg_advisory_unlock($1)', [RECONCILE_LOCK_KEY]);
     } catch {
       // The connection is gone, and the lock with it.
     } finally {
-      await lock.release();
+      lock.release();
     }
   }
 }

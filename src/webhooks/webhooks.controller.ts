@@ -10,18 +10,19 @@ import {
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { parseStripeEvent } from '../common/stripe-event';
+import { QueueService } from '../queue/queue.service';
 import { StripeSignatureVerifier } from './stripe-signature.verifier';
-import { WebhookIngestService } from './webhook-ingest.service';
 
 /**
- * POST /webhooks/stripe. The body arrives as raw bytes (see app-setup.ts): nothing parses it before
- * the signature is checked. 200 is sent only once the event is committed.
+ * POST /webhooks/stripe: verify, store, acknowledge. The body arrives as raw bytes (see
+ * app-setup.ts): nothing parses it before the signature is checked. 200 is sent only once the event
+ * is committed.
  */
 @Controller('webhooks')
 export class WebhooksController {
   constructor(
     private readonly verifier: StripeSignatureVerifier,
-    private readonly ingest: WebhookIngestService,
+    private readonly queue: QueueService,
   ) {}
 
   @Post('stripe')
@@ -48,7 +49,7 @@ export class WebhooksController {
     const rawText = rawBody.toString('utf8');
     const event = parseStripeEvent(rawText);
     response.locals.eventType = event.type;
-    const { duplicate } = await this.ingest.accept(event, rawText);
+    const { duplicate } = await this.queue.enqueue(event, rawText);
     response.locals.duplicate = duplicate;
     return duplicate ? { received: true, duplicate: true } : { received: true };
   }

@@ -1,12 +1,11 @@
 import { Module } from '@nestjs/common';
 import { QueueModule } from '../queue/queue.module';
 import { StripeSignatureVerifier } from './stripe-signature.verifier';
-import { WebhookIngestService } from './webhook-ingest.service';
 import { WebhooksController } from './webhooks.controller';
 
 @Module({
   imports: [QueueModule],
   controllers: [WebhooksController],
-  providers: [StripeSignatureVerifier, WebhookIngestService],
+  providers: [StripeSignatureVerifier],
 })
 export class WebhooksModule {}

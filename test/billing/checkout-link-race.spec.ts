@@ -1,9 +1,10 @@
-import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { BillingRepository } from '../../src/billing/billing.repository';
 import { subscriptionFromStripe } from '../../src/billing/stripe-objects';
+import { Database, Executor } from '../../src/database/database';
 import { createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, World } from '../support/fixtures';
 import { startTestApp, TestApp } from '../support/test-app';
+import { TestTransaction } from '../support/transaction';
 import { waitUntil } from '../support/wait';
 
 /**
@@ -22,7 +23,7 @@ describe('linking a checkout user while another transaction inserts the subscrip
     await db.drop();
   });
 
-  const upsertSubscription = (manager: EntityManager, w: World): Promise<boolean> => {
+  const upsertSubscription = (manager: Executor, w: World): Promise<boolean> => {
     const event = fixtureEvent('customer.subscription.updated', w);
     event.data.object.metadata = {}; // no user of its own
     return t.app
@@ -33,7 +34,7 @@ describe('linking a checkout user while another transaction inserts the subscrip
         eventId: event.id as string,
       });
   };
-  const linkUser = (manager: EntityManager, w: World): Promise<void> =>
+  const linkUser = (manager: Executor, w: World): Promise<void> =>
     t.app.get(BillingRepository).linkUser(manager, w.customer, w.subscription, 'user_from_checkout');
 
   /** A customer already known (as after customer.created), so that its row does not order the two. */
@@ -44,9 +45,9 @@ describe('linking a checkout user while another transaction inserts the subscrip
   };
 
   /** Runs `first` in a transaction left open while `second` starts, then commits both. */
-  async function race(first: (m: EntityManager) => Promise<unknown>, second: (m: EntityManager) => Promise<unknown>) {
-    const dataSource = t.app.get(DataSource);
-    const runners: QueryRunner[] = [dataSource.createQueryRunner(), dataSource.createQueryRunner()];
+  async function race(first: (m: Executor) => Promise<unknown>, second: (m: Executor) => Promise<unknown>) {
+    const database = t.app.get(Database);
+    const runners = [await TestTransaction.open(database), await TestTransaction.open(database)];
     try {
       await runners[0].startTransaction();
       await first(runners[0].manager); // written, not committed yet
@@ -57,7 +58,7 @@ describe('linking a checkout user while another transaction inserts the subscrip
       await waiting;
       await runners[1].commitTransaction();
     } finally {
-      await Promise.all(runners.map((r) => r.release()));
+      runners.forEach((r) => r.release());
     }
   }
 
@@ -97,9 +98,9 @@ describe('linking a checkout user while another transaction inserts the subscrip
 
   it('links a known subscription while its update is uncommitted, taking its row before the link row', async () => {
     const w = await knownCustomer();
-    await upsertSubscription(t.app.get(DataSource).manager, w); // known, with no user of its own
-    const dataSource = t.app.get(DataSource);
-    const runners: QueryRunner[] = [dataSource.createQueryRunner(), dataSource.createQueryRunner()];
+    await upsertSubscription(t.app.get(Database), w); // known, with no user of its own
+    const database = t.app.get(Database);
+    const runners = [await TestTransaction.open(database), await TestTransaction.open(database)];
     try {
       await runners[0].startTransaction();
       const newer = fixtureEvent('customer.subscription.updated', w);
@@ -132,7 +133,7 @@ describe('linking a checkout user while another transaction inserts the subscrip
       await linking;
       await runners[1].commitTransaction();
     } finally {
-      await Promise.all(runners.map((r) => r.release()));
+      runners.forEach((r) => r.release());
     }
     expect(await linkedUser(w)).toEqual([{ user_id: 'user_from_checkout' }]);
   });

@@ -1,7 +1,8 @@
-import { DataSource } from 'typeorm';
 import { BillingRepository } from '../../src/billing/billing.repository';
+import { Database } from '../../src/database/database';
 import { createTestDatabase, TestDatabase } from '../support/database';
 import { startTestApp, TestApp } from '../support/test-app';
+import { TestTransaction } from '../support/transaction';
 
 describe('linking a customer to a user while another transaction creates it', () => {
   let db: TestDatabase;
@@ -17,9 +18,9 @@ describe('linking a customer to a user while another transaction creates it', ()
 
   it('keeps the link when the customer row is committed by a concurrent insert after this statement began', async () => {
     const billing = t.app.get(BillingRepository);
-    const dataSource = t.app.get(DataSource);
-    const first = dataSource.createQueryRunner();
-    const second = dataSource.createQueryRunner();
+    const database = t.app.get(Database);
+    const first = await TestTransaction.open(database);
+    const second = await TestTransaction.open(database);
     try {
       await first.startTransaction();
       await billing.ensureCustomer(first.manager, 'cus_raced', null); // inserted, not committed yet
@@ -30,8 +31,8 @@ describe('linking a customer to a user while another transaction creates it', ()
       await linking;
       await second.commitTransaction();
     } finally {
-      await first.release();
-      await second.release();
+      first.release();
+      second.release();
     }
     const { rows } = await db.pool.query('SELECT user_id, email FROM customers WHERE stripe_customer_id = $1', [
       'cus_raced',

@@ -1,6 +1,5 @@
-import { DataSource } from 'typeorm';
 import { CUSTOMERS_OF_USER } from '../../src/billing/billing.repository';
-import { dataSourceOptions } from '../../src/database/data-source-options';
+import { Database } from '../../src/database/database';
 import { createTestDatabase, TestDatabase } from '../support/database';
 
 /**
@@ -10,19 +9,19 @@ import { createTestDatabase, TestDatabase } from '../support/database';
  */
 describe('query plans on the service connections', () => {
   let db: TestDatabase;
-  let source: DataSource;
+  let source: Database;
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    source = await new DataSource(dataSourceOptions({ url: db.url, poolSize: 2 })).initialize();
+    source = new Database({ url: db.url, poolSize: 2, statementTimeoutMs: 10_000 });
   });
   afterAll(async () => {
-    await source.destroy();
+    await source.end();
     await db.drop();
   });
 
   it('keeps using the index for a lookup prepared while the table was empty, after it grew', async () => {
-    const runner = source.createQueryRunner();
+    const runner = await rowsOf(source);
     try {
       expect(await runner.query('SHOW plan_cache_mode')).toEqual([{ plan_cache_mode: 'force_custom_plan' }]);
       await runner.query('ANALYZE customers');
@@ -38,7 +37,7 @@ describe('query plans on the service connections', () => {
       expect(text).toMatch(/Index (Only )?Scan/);
       expect(text).not.toMatch(/Seq Scan/);
     } finally {
-      await runner.release();
+      runner.release();
     }
   });
 
@@ -57,7 +56,7 @@ describe('query plans on the service connections', () => {
     await db.pool.query('ANALYZE customers');
     await db.pool.query('ANALYZE subscriptions');
 
-    const runner = source.createQueryRunner();
+    const runner = await rowsOf(source);
     try {
       // Through the service's own connection settings (plan_cache_mode) and with a bound parameter.
       const plan = (await runner.query(`EXPLAIN ${CUSTOMERS_OF_USER}`, ['user_plan_7'])) as Array<{
@@ -77,7 +76,16 @@ describe('query plans on the service connections', () => {
         expect.objectContaining({ stripe_customer_id: 'cus_plan_8', user_id: 'user_plan_8' }),
       ]);
     } finally {
-      await runner.release();
+      runner.release();
     }
   });
 });
+
+/** One of the service's connections, answering rows (as the assertions read them). */
+async function rowsOf(source: Database) {
+  const connection = await source.connect();
+  return {
+    query: async (text: string, params: unknown[] = []) => (await connection.query(text, params)).rows,
+    release: () => connection.release(),
+  };
+}

@@ -1,4 +1,4 @@
-import { DataSource } from 'typeorm';
+import { Database } from '../../src/database/database';
 import { LifecycleService } from '../../src/common/lifecycle.service';
 import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
@@ -217,7 +217,7 @@ describe('health and metrics', () => {
       small.app.get(QueueStatsService).onApplicationShutdown(); // only the probes use the pool here
       expect((await small.http.get('/health/ready')).status).toBe(200); // migrations seen applied: pings only
       // Both connections of the pool open and idle, then silent: each probe takes one.
-      await Promise.all([1, 2].map(() => small.app.get(DataSource).query('SELECT pg_sleep(0.05)')));
+      await Promise.all([1, 2].map(() => small.app.get(Database).query('SELECT pg_sleep(0.05)')));
       hole.blackHole();
       const started = Date.now();
       const probes = await Promise.all([1, 2].map(() => small.http.get('/health/ready').timeout(10_000)));

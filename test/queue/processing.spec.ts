@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import type { Executor } from '../../src/database/database';
 import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { PermanentEventError } from '../../src/queue/permanent-event.error';
@@ -18,7 +18,7 @@ describe('processing engine', () => {
     calls.set(id, n);
     return n;
   };
-  const effect = (manager: EntityManager, id: string, note: string) =>
+  const effect = (manager: Executor, id: string, note: string) =>
     manager.query('INSERT INTO test_effects (event_id, note) VALUES ($1, $2)', [id, note]);
 
   beforeAll(async () => {

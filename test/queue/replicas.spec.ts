@@ -1,6 +1,5 @@
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../../src/database/data-source-options';
+import { Database } from '../../src/database/database';
 import { EventProcessor } from '../../src/queue/event-processor';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { QueueEvents } from '../../src/queue/queue-events';
@@ -139,8 +138,8 @@ describe('many replicas sharing one queue', () => {
   });
 
   it('a claim takes at most the rows asked for, and never one another replica holds', async () => {
-    // The claim SQL alone, on a bare DataSource: no worker of an app claims alongside.
-    const dataSource = await new DataSource(dataSourceOptions({ url: db.url, poolSize: 4 })).initialize();
+    // The claim SQL alone, on a bare pool: no worker of an app claims alongside.
+    const dataSource = new Database({ url: db.url, poolSize: 4, statementTimeoutMs: 10_000 });
     try {
       await enqueue(db, 'test.none', 30, 'evt_claim_');
       const queue = new QueueRepository(dataSource);
@@ -155,7 +154,7 @@ describe('many replicas sharing one queue', () => {
       await db.pool.query(`DELETE FROM webhook_retry_queue WHERE stripe_event_id LIKE 'evt_claim_%'`);
       await db.pool.query(`DELETE FROM subscription_events WHERE stripe_event_id LIKE 'evt_claim_%'`);
     } finally {
-      await dataSource.destroy();
+      await dataSource.end();
     }
   });
 });

@@ -38,7 +38,7 @@ export default async function globalSetup(): Promise<void> {
     await admin.end();
   }
   const templateUrl = withDatabase(adminUrl, template);
-  const dataSource = new DataSource(dataSourceOptions({ url: templateUrl, poolSize: 2 }));
+  const dataSource = new DataSource(dataSourceOptions({ url: templateUrl }));
   await dataSource.initialize();
   try {
     await runMigrationsLocked(dataSource);

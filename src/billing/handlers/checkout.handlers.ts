@@ -1,5 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { Executor } from '../../database/database';
 import type { StripeEvent } from '../../common/stripe-event';
 import { HandlerContext, HandlerRegistry } from '../../queue/handler-registry';
 import { BillingRepository } from '../billing.repository';
@@ -24,7 +24,7 @@ export class CheckoutHandlers implements OnModuleInit {
     );
   }
 
-  private async completed(event: StripeEvent, manager: EntityManager, context: HandlerContext): Promise<void> {
+  private async completed(event: StripeEvent, manager: Executor, context: HandlerContext): Promise<void> {
     const session = checkoutSessionFromStripe(event.object);
     const topUp = topUpFromCheckoutSession(event.object);
     if (topUp?.paymentIntentId) {

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { Executor } from '../../database/database';
 import type { StripeEvent } from '../../common/stripe-event';
 import { HandlerRegistry } from '../../queue/handler-registry';
 import { BillingRepository } from '../billing.repository';
@@ -21,7 +21,7 @@ export class CustomerHandlers implements OnModuleInit {
     this.registry.register('customer.deleted', (event, manager) => this.delete(event, manager));
   }
 
-  private async upsert(event: StripeEvent, manager: EntityManager): Promise<void> {
+  private async upsert(event: StripeEvent, manager: Executor): Promise<void> {
     const customer = customerFromStripe(event.object);
     if (!(await this.billing.upsertCustomer(manager, customer, eventOrder(event, customerEventRank(event.type))))) {
       this.logger.log(
@@ -31,7 +31,7 @@ export class CustomerHandlers implements OnModuleInit {
     }
   }
 
-  private async delete(event: StripeEvent, manager: EntityManager): Promise<void> {
+  private async delete(event: StripeEvent, manager: Executor): Promise<void> {
     const customer = customerFromStripe(event.object);
     await this.billing.deleteCustomer(manager, customer, eventOrder(event, customerEventRank(event.type)));
   }

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { Executor } from '../../database/database';
 import type { StripeEvent } from '../../common/stripe-event';
 import { HandlerRegistry } from '../../queue/handler-registry';
 import { StripeApi } from '../../stripe/stripe-api.service';
@@ -30,7 +30,7 @@ export class EntitlementSummaryHandlers implements OnModuleInit {
     );
   }
 
-  private async replace(event: StripeEvent, manager: EntityManager): Promise<void> {
+  private async replace(event: StripeEvent, manager: Executor): Promise<void> {
     let summary = entitlementSummaryFromStripe(event.object);
     if (summary.hasMore && this.stripe.enabled) {
       const customer = summary.customerId;

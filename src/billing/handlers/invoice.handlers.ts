@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { Executor } from '../../database/database';
 import { AlertService } from '../../alerts/alert.service';
 import type { StripeEvent } from '../../common/stripe-event';
 import { HandlerContext, HandlerRegistry } from '../../queue/handler-registry';
@@ -42,7 +42,7 @@ export class InvoiceHandlers implements OnModuleInit {
 
   private async record(
     event: StripeEvent,
-    manager: EntityManager,
+    manager: Executor,
     paymentFailed: boolean,
   ): Promise<{ invoice: InvoiceState; result: InvoiceUpsert }> {
     const invoice = invoiceFromStripe(event.object);

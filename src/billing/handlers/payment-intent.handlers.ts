@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { Executor } from '../../database/database';
 import { AlertService } from '../../alerts/alert.service';
 import type { StripeEvent } from '../../common/stripe-event';
 import { HandlerContext, HandlerRegistry } from '../../queue/handler-registry';
@@ -41,7 +41,7 @@ export class PaymentIntentHandlers implements OnModuleInit {
     );
   }
 
-  private async succeeded(event: StripeEvent, manager: EntityManager, context: HandlerContext): Promise<void> {
+  private async succeeded(event: StripeEvent, manager: Executor, context: HandlerContext): Promise<void> {
     const topUp = topUpFromPaymentIntent(event.object);
     if (topUp) {
       await this.topUps.credit(manager, event, topUp, context);
@@ -53,7 +53,7 @@ export class PaymentIntentHandlers implements OnModuleInit {
     }
   }
 
-  private async failed(event: StripeEvent, manager: EntityManager, context: HandlerContext): Promise<void> {
+  private async failed(event: StripeEvent, manager: Executor, context: HandlerContext): Promise<void> {
     const failure = failedTopUpFromPaymentIntent(event.object);
     if (!failure) {
       return;

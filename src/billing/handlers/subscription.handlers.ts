@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { Executor } from '../../database/database';
 import type { StripeEvent } from '../../common/stripe-event';
 import { HandlerRegistry } from '../../queue/handler-registry';
 import { BillingRepository } from '../billing.repository';
@@ -34,7 +34,7 @@ export class SubscriptionHandlers implements OnModuleInit {
     }
   }
 
-  private async apply(event: StripeEvent, manager: EntityManager): Promise<void> {
+  private async apply(event: StripeEvent, manager: Executor): Promise<void> {
     const subscription = subscriptionFromStripe(event.object, event.type);
     const applied = await this.billing.upsertSubscription(
       manager,
