@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import Stripe from 'stripe';
 import { AppConfig } from '../../src/config/app-config';
 import { StripeApi } from '../../src/stripe/stripe-api.service';
@@ -15,6 +16,9 @@ describe('StripeApi (stripe-node against the fake)', () => {
   let fake: FakeStripe;
   const now = Math.floor(Date.now() / 1000);
   const query = { types: ['customer.created'], createdGte: now - 3600, createdLte: now };
+
+  beforeAll(() => Logger.overrideLogger(false)); // StripeApi is built here without the app's logger
+  afterAll(() => Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']));
 
   beforeEach(async () => {
     fake = await FakeStripe.start();
