@@ -5,11 +5,15 @@ FROM node:20.20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 # The embedded PostgreSQL binaries (optional dependencies) are for machines without DATABASE_URL;
-# an image always gets a DATABASE_URL, so they are left out of both stages.
-RUN npm ci --omit=optional --ignore-scripts
+# an image always gets a DATABASE_URL, so they are left out of both stages. esbuild (which bundles
+# the admin console) needs its platform binary, itself an optional dependency: added back by name.
+RUN npm ci --omit=optional --ignore-scripts \
+ && npm install --no-save --ignore-scripts "@esbuild/linux-$(node -p process.arch)@0.28.2"
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
 COPY migrations ./migrations
+COPY scripts ./scripts
+COPY console ./console
 RUN npm run build
 
 # --- runtime: production dependencies and compiled JavaScript only ---------------------------

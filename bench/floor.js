@@ -24,44 +24,33 @@
  * STRIPE_WEBHOOK_TOLERANCE_SECONDS (300), FLOOR_STYLE. Not a product: no retries, no worker.
  */
 
-const http = require('node:http');
 const { Pool } = require('pg');
-const StripeModule = require('stripe');
+const {
+  readConfig,
+  createWebhookServer,
+  send,
+  fail,
+  eventParams: eventRowParams,
+  subscriptionParams,
+  SUBSCRIPTION_TYPES,
+  EVENT_COLUMNS,
+  EVENT_VALUES,
+  SUBSCRIPTION_COLUMNS,
+  SUBSCRIPTION_VALUES,
+  SUBSCRIPTION_UPSERT_TAIL,
+} = require('./lib/webhook-job');
 
-const Stripe = StripeModule.default || StripeModule;
-const PORT = Number(process.env.PORT || 3100);
-const SECRETS = (process.env.STRIPE_WEBHOOK_SECRET || '')
-  .split(',')
-  .map((s) => s.trim())
-  .filter(Boolean);
-const TOLERANCE = Number(process.env.STRIPE_WEBHOOK_TOLERANCE_SECONDS || 300);
-const MAX_BODY = 1_048_576;
+const { port: PORT, databaseUrl, secrets: SECRETS, tolerance: TOLERANCE, poolSize } = readConfig('floor', 3100);
 const STYLE = process.env.FLOOR_STYLE === 'transaction' ? 'transaction' : 'statement';
 const LEASE_MS = 35_000; // the service's lease for HANDLER_TIMEOUT_MS=30000
-const SUBSCRIPTION_TYPES = new Set([
-  'customer.subscription.created',
-  'customer.subscription.updated',
-  'customer.subscription.deleted',
-  'customer.subscription.paused',
-  'customer.subscription.resumed',
-  'customer.subscription.trial_will_end',
-]);
 
-if (SECRETS.length === 0 || !process.env.DATABASE_URL) {
-  process.stderr.write('floor: STRIPE_WEBHOOK_SECRET and DATABASE_URL are required\n');
-  process.exit(1);
-}
-
-const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DB_POOL_SIZE || 10) });
+const pool = new Pool({ connectionString: databaseUrl, max: poolSize });
 pool.on('error', () => undefined); // an idle client's connection dropped: the pool replaces it
 
 let applying = 0;
 let applyErrors = 0;
 
 // --- SQL -----------------------------------------------------------------------------------------
-
-const EVENT_COLUMNS = `(stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, processed_at)`;
-const EVENT_VALUES = `($1, $2, $3, $4::jsonb, $5, $6, to_timestamp($7), CASE WHEN $3 = 'ignored' THEN now() END)`;
 
 const INSERT_EVENT_AND_QUEUE = `
   WITH event AS (
@@ -81,29 +70,6 @@ const INSERT_EVENT = `
 const INSERT_QUEUE = `
   INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, attempts, next_retry_at)
   VALUES ($1, $2, $3, 1, clock_timestamp() + $4 * interval '1 millisecond')`;
-
-// $1 stripe_subscription_id … $19 deleted, $20 last_event_created, $21 rank, $22 last_event_id
-const SUBSCRIPTION_VALUES = `$1::text, $2::text, $3::text, $4::text, $5::text[], $6::text[], $7::text[], $8::text[],
-  $9::jsonb, $10::timestamptz, $11::timestamptz, $12::boolean, $13::timestamptz, $14::timestamptz, $15::timestamptz,
-  $16::timestamptz, $17::timestamptz, $18::jsonb, $19::boolean, $20::timestamptz, $21::smallint, $22::text`;
-const SUBSCRIPTION_UPSERT_TAIL = `
-  ON CONFLICT (stripe_subscription_id) DO UPDATE
-     SET stripe_customer_id = EXCLUDED.stripe_customer_id, status = EXCLUDED.status,
-         user_id = coalesce(EXCLUDED.user_id, subscriptions.user_id),
-         price_ids = EXCLUDED.price_ids, product_ids = EXCLUDED.product_ids, lookup_keys = EXCLUDED.lookup_keys,
-         price_features = EXCLUDED.price_features, items = EXCLUDED.items,
-         current_period_start = EXCLUDED.current_period_start, current_period_end = EXCLUDED.current_period_end,
-         cancel_at_period_end = EXCLUDED.cancel_at_period_end, cancel_at = EXCLUDED.cancel_at,
-         canceled_at = EXCLUDED.canceled_at, ended_at = EXCLUDED.ended_at,
-         trial_start = EXCLUDED.trial_start, trial_end = EXCLUDED.trial_end, metadata = EXCLUDED.metadata,
-         deleted = EXCLUDED.deleted, last_event_created = EXCLUDED.last_event_created,
-         last_event_rank = EXCLUDED.last_event_rank, last_event_id = EXCLUDED.last_event_id, updated_at = now()
-   WHERE NOT subscriptions.deleted
-     AND (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
-       > (subscriptions.last_event_created, subscriptions.last_event_rank, subscriptions.last_event_id)`;
-const SUBSCRIPTION_COLUMNS = `(stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids,
-  lookup_keys, price_features, items, current_period_start, current_period_end, cancel_at_period_end, cancel_at,
-  canceled_at, ended_at, trial_start, trial_end, metadata, deleted, last_event_created, last_event_rank, last_event_id)`;
 
 // One statement: the queue row goes, the customer and subscription are written, the event is done.
 // $23 = the event's row id. Nothing is written unless this process still holds the queue row.
@@ -132,16 +98,7 @@ const COMPLETE_EVENT = `UPDATE subscription_events
 
 async function store(event, raw) {
   const status = SUBSCRIPTION_TYPES.has(event.type) ? 'pending' : 'ignored';
-  const created = Number.isFinite(event.created) ? Math.floor(event.created) : null;
-  const eventParams = [
-    event.id,
-    event.type,
-    status,
-    raw,
-    typeof event.livemode === 'boolean' ? event.livemode : null,
-    typeof event.api_version === 'string' ? event.api_version : null,
-    created,
-  ];
+  const eventParams = eventRowParams(event, raw, status);
   if (STYLE === 'statement') {
     const { rows } = await pool.query(INSERT_EVENT_AND_QUEUE, [...eventParams, LEASE_MS]);
     return rows.length ? { id: rows[0].id, status } : null;
@@ -185,137 +142,7 @@ async function apply(event, eventRowId) {
   }
 }
 
-/** The row BillingRepository.upsertSubscription writes, from the event (both API shapes). */
-function subscriptionParams(event) {
-  const s = event.data.object;
-  const items = s.items && Array.isArray(s.items.data) ? s.items.data : [];
-  const rows = items.map((item) => {
-    const price = isObject(item.price) ? item.price : isObject(item.plan) ? item.plan : null;
-    const features =
-      price && isObject(price.metadata) && typeof price.metadata.features === 'string'
-        ? price.metadata.features
-            .split(',')
-            .map((f) => f.trim())
-            .filter(Boolean)
-        : [];
-    return {
-      item: {
-        id: item.id || null,
-        priceId: price ? price.id || null : typeof item.price === 'string' ? item.price : null,
-        productId: price
-          ? typeof price.product === 'string'
-            ? price.product
-            : (price.product && price.product.id) || null
-          : null,
-        lookupKey: price ? price.lookup_key || null : null,
-        quantity: typeof item.quantity === 'number' ? item.quantity : null,
-        currentPeriodStart: iso(item.current_period_start),
-        currentPeriodEnd: iso(item.current_period_end),
-      },
-      features,
-    };
-  });
-  const list = (key) => [...new Set(rows.map((r) => r.item[key]).filter(Boolean))];
-  const starts = rows
-    .map((r) => r.item.currentPeriodStart)
-    .filter(Boolean)
-    .sort();
-  const ends = rows
-    .map((r) => r.item.currentPeriodEnd)
-    .filter(Boolean)
-    .sort();
-  const metadata = isObject(s.metadata) ? s.metadata : {};
-  const deleted =
-    event.type === 'customer.subscription.deleted' || s.status === 'canceled' || s.status === 'incomplete_expired';
-  const rank = deleted ? 2 : event.type === 'customer.subscription.created' ? 0 : 1;
-  return [
-    s.id,
-    s.customer,
-    s.status,
-    typeof metadata.user_id === 'string' && metadata.user_id ? metadata.user_id : null,
-    list('priceId'),
-    list('productId'),
-    list('lookupKey'),
-    [...new Set(rows.flatMap((r) => r.features))],
-    JSON.stringify(rows.map((r) => r.item)),
-    iso(s.current_period_start) || starts[0] || null,
-    iso(s.current_period_end) || ends[ends.length - 1] || null,
-    s.cancel_at_period_end === true,
-    iso(s.cancel_at),
-    iso(s.canceled_at),
-    iso(s.ended_at),
-    iso(s.trial_start),
-    iso(s.trial_end),
-    metadata,
-    deleted,
-    new Date((Number(event.created) || 0) * 1000).toISOString(),
-    rank,
-    event.id,
-  ];
-}
-
-function iso(seconds) {
-  return typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : null;
-}
-
-function isObject(value) {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-// --- HTTP ----------------------------------------------------------------------------------------
-
-function send(res, status, body) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-function fail(res, status, error, message) {
-  send(res, status, { statusCode: status, error, message });
-}
-
-function verified(raw, header) {
-  if (typeof header !== 'string') {
-    return false;
-  }
-  const t = /(?:^|,)t=(\d+)/.exec(header);
-  if (!t || Math.abs(Math.floor(Date.now() / 1000) - Number(t[1])) > TOLERANCE) {
-    return false;
-  }
-  for (const secret of SECRETS) {
-    try {
-      Stripe.webhooks.signature.verifyHeader(raw, header, secret, TOLERANCE);
-      return true;
-    } catch {
-      // next secret
-    }
-  }
-  return false;
-}
-
-async function receive(req, res, raw) {
-  if (!verified(raw, req.headers['stripe-signature'])) {
-    return fail(res, 400, 'invalid_signature', 'No valid Stripe-Signature.');
-  }
-  const text = raw.toString('utf8');
-  let event;
-  try {
-    event = JSON.parse(text);
-  } catch {
-    return fail(res, 400, 'invalid_payload', 'The body is not valid JSON.');
-  }
-  if (
-    !isObject(event) ||
-    typeof event.id !== 'string' ||
-    typeof event.type !== 'string' ||
-    !isObject(event.data) ||
-    !isObject(event.data.object)
-  ) {
-    return fail(res, 400, 'invalid_payload', 'Not a Stripe event.');
-  }
+async function accept(event, text, res) {
   let stored;
   try {
     stored = await store(event, text);
@@ -339,38 +166,11 @@ async function receive(req, res, raw) {
   }
 }
 
-const server = http.createServer((req, res) => {
-  if (req.method === 'GET' && req.url === '/health/ready') {
-    pool.query('SELECT 1').then(
-      () => send(res, 200, { status: 'ok' }),
-      () => send(res, 503, { status: 'error' }),
-    );
-    return;
-  }
-  if (req.method !== 'POST' || req.url !== '/webhooks/stripe') {
-    return fail(res, 404, 'not_found', 'Not found.');
-  }
-  const chunks = [];
-  let size = 0;
-  let tooLarge = false;
-  req.on('data', (chunk) => {
-    size += chunk.length;
-    if (size > MAX_BODY) {
-      tooLarge = true;
-    } else {
-      chunks.push(chunk);
-    }
-  });
-  req.on('end', () => {
-    if (tooLarge) {
-      return fail(res, 413, 'payload_too_large', 'The body is too large.');
-    }
-    receive(req, res, Buffer.concat(chunks, size)).catch(() => {
-      if (!res.headersSent) {
-        fail(res, 500, 'internal_error', 'Unexpected error.');
-      }
-    });
-  });
+const server = createWebhookServer({
+  secrets: SECRETS,
+  tolerance: TOLERANCE,
+  ready: () => pool.query('SELECT 1'),
+  accept,
 });
 
 server.keepAliveTimeout = 5_000;

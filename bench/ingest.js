@@ -3,38 +3,83 @@
 const { eventFactory } = require('./lib/events');
 const { fire, figures } = require('./lib/load');
 const { steadyLoad } = require('./lib/steady');
-const { startService, startFloor, RssSampler, WEBHOOK_SECRET } = require('./lib/processes');
+const { startService, startFloor, startBullmq, RssSampler, WEBHOOK_SECRET } = require('./lib/processes');
 const { withClient, waitForZero } = require('./lib/db');
+const { openRedis } = require('./lib/redis');
+const { checkSameJob } = require('./lib/same-job');
 const { CpuWindow, BackendCpuWindow } = require('./lib/cpu');
 const { num, ms, mb, table } = require('./lib/stats');
 
 const QUEUE_EMPTY = 'SELECT count(*)::int AS n FROM webhook_retry_queue';
 
 /**
- * Ingest: the service and the floor (bench/floor.js), each on its own fresh database, take unique
- * signed events at each concurrency. Targets alternate within a level (so background noise hits
- * both alike); before each measured run a short warm-up, and after it the target must finish every
- * event it acknowledged (queue empty) before the next run starts. Then a fixed-rate run at half the
- * service's peak gives the acknowledgement p99 and enqueue-to-handled latency.
+ * Ingest: the service, the floor (bench/floor.js) and, when Redis answers, the BullMQ build
+ * (bench/bullmq.js), each on its own fresh database, take unique signed events at each concurrency.
+ * Targets alternate within a level (so background noise hits all alike); before each measured run a
+ * short warm-up, and after it the target must finish every event it acknowledged (its queue empty:
+ * the queue table, or the BullMQ queue in Redis) before the next run starts. Then a fixed-rate run at
+ * half the service's peak gives the acknowledgement p99 and enqueue-to-handled latency.
  */
 async function ingest(ctx) {
   const { server, opts, log } = ctx;
   const levels = opts.levels;
   const targets = [];
   const results = { levels: [], steady: [], rss: {}, settings: {} };
+  let redis;
   try {
-    for (const kind of ['service', 'floor', ...(opts.floorTx ? ['floor-tx'] : [])]) {
+    const kinds = ['service', 'floor', ...(opts.floorTx ? ['floor-tx'] : [])];
+    if (opts.bullmq) {
+      redis = await openRedis(opts.redisUrl);
+      if (redis.unavailable) {
+        results.skipped = { bullmq: redis.unavailable };
+        log(
+          `ingest: the bullmq target is SKIPPED: ${redis.unavailable}. Start redis-server, or pass ` +
+            '--redis-url URL (or --no-bullmq to leave it out).',
+        );
+        redis = undefined;
+      } else {
+        results.redis = { version: redis.version, onThisMachine: Boolean(redis.pid), settings: redis.settings };
+        log(
+          `ingest: ${redis.description}; appendonly=${redis.settings.appendonly}, ` +
+            `appendfsync=${redis.settings.appendfsync}, save="${redis.settings.save}"`,
+        );
+        kinds.push('bullmq');
+      }
+    }
+    for (const kind of kinds) {
       const db = await server.freshDatabase(`ingest_${kind.replace('-', '_')}`);
-      const target =
-        kind === 'service'
-          ? await startService(db.url)
-          : await startFloor(db.url, { name: kind, env: kind === 'floor-tx' ? { FLOOR_STYLE: 'transaction' } : {} });
+      let target;
+      if (kind === 'service') {
+        target = await startService(db.url);
+      } else if (kind === 'bullmq') {
+        const queue = redis.newQueue('ingest');
+        target = await startBullmq(db.url, { redisUrl: opts.redisUrl, queue, env: opts.bullmqEnv });
+        target.redis = redis;
+        target.queue = queue;
+        target.drained = (wait) => redis.waitDrained(queue.name, wait);
+        if (redis.pid) {
+          target.redisRss = new RssSampler(redis.pid);
+          target.redisIdleRssBytes = target.redisRss.peakRss;
+        }
+      } else {
+        target = await startFloor(db.url, {
+          name: kind,
+          env: kind === 'floor-tx' ? { FLOOR_STYLE: 'transaction' } : {},
+        });
+      }
+      target.drained = target.drained || ((wait) => waitForZero(db.url, QUEUE_EMPTY, wait));
       target.db = db;
       target.kind = kind;
       target.rss = new RssSampler(target.pid);
       target.idleRssBytes = target.rss.peakRss;
       targets.push(target);
       log(`ingest: ${kind} ready in ${Math.round(target.readyAfterMs)} ms (pid ${target.pid})`);
+    }
+    const bullmq = targets.find((t) => t.kind === 'bullmq');
+    if (bullmq) {
+      const floor = targets.find((t) => t.kind === 'floor');
+      const checks = await checkSameJob({ reference: floor, candidate: bullmq, secret: WEBHOOK_SECRET });
+      log(`ingest: bullmq answers and writes as the floor does (${checks} comparisons)`);
     }
 
     for (let round = 1; round <= opts.repeat; round++) {
@@ -81,7 +126,20 @@ async function ingest(ctx) {
       if (exit !== 0) {
         log(`ingest: ${target.kind} exited ${exit}:\n${target.output(20)}`);
       }
+      if (target.redisRss) {
+        results.rss['redis-server (bullmq runs)'] = {
+          idleRssBytes: target.redisIdleRssBytes,
+          ...target.redisRss.stop(),
+        };
+      }
+      if (target.queue) {
+        results.bullmqJobsLeft = await redis.backlog(target.queue.name).catch(() => undefined);
+        await redis.dropQueue(target.queue.name);
+      }
       await server.dropDatabase(target.db.name);
+    }
+    if (redis) {
+      await redis.close();
     }
   }
   return results;
@@ -90,22 +148,27 @@ async function ingest(ctx) {
 async function measure(server, target, connections, opts, log) {
   const warm = eventFactory(`w${connections}${target.kind.replace('-', '')}`);
   await fire({ url: target.url, connections, duration: opts.warmup, factory: warm, secret: WEBHOOK_SECRET });
-  await waitForZero(target.db.url, QUEUE_EMPTY, { timeoutMs: 300_000 });
+  await target.drained({ timeoutMs: 300_000 });
 
   const factory = eventFactory(`m${connections}${target.kind.replace('-', '')}`);
   const rss = new RssSampler(target.pid);
   const backends = await new BackendCpuWindow(server, target.db.name).begin();
+  const redisRss = target.redis && target.redis.pid ? new RssSampler(target.redis.pid) : undefined;
+  const redisCpuBefore = target.redis ? target.redis.cpuSeconds() : Number.NaN;
+  const failedBefore = target.queue ? (await target.redis.backlog(target.queue.name)).failed : 0;
   const cpu = new CpuWindow([target.pid]);
-  const result = figures(
-    await fire({ url: target.url, connections, duration: opts.duration, factory, secret: WEBHOOK_SECRET }),
-  );
+  const load = await fire({ url: target.url, connections, duration: opts.duration, factory, secret: WEBHOOK_SECRET });
+  const result = figures(load);
   const busy = cpu.end();
   const tailCpu = new CpuWindow([target.pid]);
   // Everything acknowledged must also be handled: the run ends when the queue is empty.
-  const tailSeconds = await waitForZero(target.db.url, QUEUE_EMPTY, { timeoutMs: 600_000, intervalMs: 50 });
+  const tailSeconds = await target.drained({ timeoutMs: 600_000, intervalMs: 50 });
   const tail = tailCpu.end();
   const backendCpu = await backends.end();
+  const redisCpuSeconds = target.redis ? target.redis.cpuSeconds() - redisCpuBefore : Number.NaN;
   const memory = rss.stop();
+  const redisMemory = redisRss ? redisRss.stop() : undefined;
+  const failedJobs = target.queue ? (await target.redis.backlog(target.queue.name)).failed - failedBefore : 0;
   const db = await withClient(target.db.url, async (c) => {
     const { rows } = await c.query(
       `SELECT count(*)::int AS stored,
@@ -114,7 +177,7 @@ async function measure(server, target, connections, opts, log) {
          FROM subscription_events WHERE stripe_event_id LIKE $1`,
       [factory.pattern],
     );
-    return rows[0];
+    return { ...rows[0], acknowledgedProcessed: await processedOf(c, load.acknowledged) };
   });
   const targetCpu = busy.pidCpuSeconds[0] + tail.pidCpuSeconds[0];
   const row = {
@@ -125,19 +188,34 @@ async function measure(server, target, connections, opts, log) {
     stored: db.stored,
     processed: db.processed,
     subscriptions: db.subscriptions,
+    // By event id: every request answered 200 (autocannon leaves out those in flight when it stops)
+    acknowledged: load.acknowledged.length,
+    acknowledgedProcessed: db.acknowledgedProcessed,
     sent: factory.count,
     // The whole job: acknowledged AND handled. The floor handles as it goes; the service may queue.
     jobsPerSecond: db.processed / (result.durationSeconds + tailSeconds),
     targetCpuMsPerEvent: db.stored ? (1000 * targetCpu) / db.stored : Number.NaN,
     postgresCpuMsPerEvent: db.stored ? (1000 * backendCpu.cpuSeconds) / db.stored : Number.NaN,
+    redisCpuMsPerEvent: db.stored ? (1000 * redisCpuSeconds) / db.stored : Number.NaN,
     targetCpuPercent: (100 * busy.pidCpuSeconds[0]) / busy.wallSeconds,
     loadGeneratorCpuPercent: (100 * busy.loadGeneratorCpuSeconds) / busy.wallSeconds,
     machineBusyPercent: busy.machineBusyPercent,
     machineIowaitPercent: busy.machineIowaitPercent,
     peakRssBytes: memory.peakRssBytes,
+    redisPeakRssBytes: redisMemory ? redisMemory.peakRssBytes : undefined,
+    failedJobs: target.queue ? failedJobs : undefined,
   };
-  if (db.stored < result.ok || db.processed !== db.stored || db.subscriptions !== db.stored) {
-    row.problem = `${result.ok} acknowledged, ${db.stored} stored, ${db.processed} processed, ${db.subscriptions} subscriptions`;
+  if (
+    db.stored < result.ok ||
+    db.processed !== db.stored ||
+    db.subscriptions !== db.stored ||
+    db.acknowledgedProcessed !== load.acknowledged.length ||
+    failedJobs > 0
+  ) {
+    row.problem =
+      `${result.ok} acknowledged, ${db.stored} stored, ${db.processed} processed, ${db.subscriptions} subscriptions, ` +
+      `${db.acknowledgedProcessed} of the ${load.acknowledged.length} acknowledged ids processed` +
+      (failedJobs > 0 ? `, ${failedJobs} jobs failed for good` : '');
     log(`ingest: WARNING ${target.kind} c=${connections}: ${row.problem}`);
   }
   log(
@@ -145,6 +223,15 @@ async function measure(server, target, connections, opts, log) {
       `p99 ${ms(row.latencyMs.p99)} ms, errors ${row.errors + row.non2xx + row.timeouts}, tail ${tailSeconds.toFixed(1)} s`,
   );
   return row;
+}
+
+/** How many of these event ids are stored and processed. */
+async function processedOf(client, ids) {
+  const { rows } = await client.query(
+    `SELECT count(*)::int AS n FROM subscription_events WHERE stripe_event_id = ANY($1::text[]) AND status = 'processed'`,
+    [ids],
+  );
+  return rows[0].n;
 }
 
 async function steady(target, rate, opts, log) {
@@ -172,7 +259,7 @@ async function steady(target, rate, opts, log) {
     targetCpuPercent: (100 * usage.pidCpuSeconds[0]) / usage.wallSeconds,
     machineBusyPercent: usage.machineBusyPercent,
   };
-  await waitForZero(target.db.url, QUEUE_EMPTY, { timeoutMs: 300_000 });
+  await target.drained({ timeoutMs: 300_000 });
   const memory = rss.stop();
   const handled = await withClient(target.db.url, async (c) => {
     const { rows } = await c.query(
@@ -184,7 +271,7 @@ async function steady(target, rate, opts, log) {
                  FROM subscription_events WHERE stripe_event_id LIKE $1 AND processed_at IS NOT NULL) t`,
       [factory.pattern],
     );
-    return rows[0];
+    return { ...rows[0], acknowledgedProcessed: await processedOf(c, load.acknowledged) };
   });
   const row = {
     target: target.kind,
@@ -192,8 +279,14 @@ async function steady(target, rate, opts, log) {
     connections,
     ...result,
     handledMs: { n: handled.n, p50: Number(handled.p50), p99: Number(handled.p99), max: Number(handled.max) },
+    acknowledged: load.acknowledged.length,
+    acknowledgedProcessed: handled.acknowledgedProcessed,
     peakRssBytes: memory.peakRssBytes,
   };
+  if (row.acknowledgedProcessed !== row.acknowledged) {
+    row.problem = `${row.acknowledgedProcessed} of the ${row.acknowledged} acknowledged events processed`;
+    log(`ingest: WARNING steady ${target.kind} at ${rate}/s: ${row.problem}`);
+  }
   log(
     `ingest: steady ${target.kind} at ${rate}/s: ack p99 ${ms(row.latencyMs.p99)} ms, ` +
       `handled p50 ${ms(row.handledMs.p50)} / p99 ${ms(row.handledMs.p99)} ms`,
@@ -229,6 +322,7 @@ function report(results) {
         'handled/s',
         'CPU ms/event',
         'PG CPU ms/event',
+        'Redis CPU ms/event',
         'target CPU',
         'loadgen CPU',
         'machine busy',
@@ -249,6 +343,7 @@ function report(results) {
         num(r.jobsPerSecond),
         num(r.targetCpuMsPerEvent, 2),
         num(r.postgresCpuMsPerEvent, 2),
+        num(r.redisCpuMsPerEvent, 2),
         `${num(r.targetCpuPercent)}%`,
         `${num(r.loadGeneratorCpuPercent)}%`,
         `${num(r.machineBusyPercent)}%`,
@@ -305,6 +400,48 @@ function report(results) {
       ratios,
     ),
   );
+  const bullmqRows = [];
+  for (const c of [...new Set(results.levels.map((r) => r.connections))]) {
+    const b = byLevel.get(`bullmq:${c}`);
+    const s = byLevel.get(`service:${c}`);
+    const f = byLevel.get(`floor:${c}`);
+    if (b) {
+      const cpu = b.targetCpuMsPerEvent + b.postgresCpuMsPerEvent + (b.redisCpuMsPerEvent || 0);
+      bullmqRows.push([
+        c,
+        num(b.rps),
+        num(b.jobsPerSecond),
+        s ? `${num(s.rps / b.rps, 2)}x` : '-',
+        s ? `${num(s.jobsPerSecond / b.jobsPerSecond, 2)}x` : '-',
+        f ? `${num(f.jobsPerSecond / b.jobsPerSecond, 2)}x` : '-',
+        `${ms(b.latencyMs.p50)} / ${ms(b.latencyMs.p99)}`,
+        num(b.tailSeconds, 1),
+        `${num(b.targetCpuMsPerEvent, 2)} + ${num(b.postgresCpuMsPerEvent, 2)} + ${num(b.redisCpuMsPerEvent, 2)} = ${num(cpu, 2)}`,
+      ]);
+    }
+  }
+  if (bullmqRows.length) {
+    out.push(
+      table(
+        'Ingest: the BullMQ build (acknowledges once the job is in Redis), best round of each',
+        [
+          'conn',
+          'bullmq req/s',
+          'bullmq handled/s',
+          'service ÷ bullmq (acks)',
+          'service ÷ bullmq (handled/s)',
+          'floor ÷ bullmq (handled/s)',
+          'bullmq p50 / p99 ms',
+          'tail s',
+          'CPU ms/event: node + PG + Redis',
+        ],
+        bullmqRows,
+      ),
+    );
+  }
+  if (results.skipped && results.skipped.bullmq) {
+    out.push(`\nThe bullmq target was skipped: ${results.skipped.bullmq}`);
+  }
   out.push(
     table(
       'Steady open-loop load at a fixed rate, ≤ 32 keep-alive connections (ack: from the time each request was due to its response; handled: processed_at − received_at)',
@@ -350,7 +487,7 @@ function report(results) {
         mb(v.peakRssBytes),
         mb(v.vmHwmBytes),
         num(v.samples),
-        String(v.exitCode),
+        v.exitCode === undefined ? '-' : String(v.exitCode),
         num(v.warnings),
       ]),
     ),

@@ -21,6 +21,11 @@
  *   --backfill-n 100000  events the fake Stripe holds for the backfill (quick: 10000)
  *   --backfill-rps 20    STRIPE_API_MAX_RPS of the backfill
  *   --floor-tx / --no-floor-tx   also run the floor in BEGIN/…/COMMIT style at 32 connections
+ *   --bullmq / --no-bullmq       also run the BullMQ-on-Redis build (bench/bullmq.js) in ingest
+ *                        (default on; skipped with a message when Redis does not answer)
+ *   --redis-url URL      the Redis server for it (default BENCH_REDIS_URL, else redis://127.0.0.1:6379);
+ *                        only keys under swp-bench:<queue of this run>: are written, and deleted after
+ *   --bullmq-env K=V,…   extra environment for it (what-if: BULLMQ_CONCURRENCY=32)
  *   --json FILE          where to write every figure (default bench/results/<time>-<modes>.json)
  *   --report FILE        print the tables of an earlier run's JSON again, and exit
  *   --service-env K=V,…  extra environment for every service process (what-if: DB_POOL_SIZE=20,…)
@@ -32,6 +37,7 @@ const os = require('node:os');
 const { join } = require('node:path');
 const { openServer, ROOT } = require('./lib/db');
 const { killAll, setServiceEnv } = require('./lib/processes');
+const { closeAllRedis, redact, DEFAULT_REDIS_URL } = require('./lib/redis');
 
 const MODES = ['ingest', 'drain', 'scale', 'profile', 'backfill'];
 
@@ -74,6 +80,14 @@ function parseArgs(argv) {
       args.floorTx = true;
     } else if (a === '--no-floor-tx') {
       args.floorTx = false;
+    } else if (a === '--bullmq') {
+      args.bullmq = true;
+    } else if (a === '--no-bullmq') {
+      args.bullmq = false;
+    } else if (a === '--redis-url') {
+      args.redisUrl = value();
+    } else if (a === '--bullmq-env') {
+      args.bullmqEnv = pairs(value(), /^[A-Z][A-Z0-9_]*$/);
     } else if (a === '--service-env') {
       args.serviceEnv = pairs(value(), /^[A-Z][A-Z0-9_]*$/);
     } else if (a === '--db-set') {
@@ -110,6 +124,9 @@ function parseArgs(argv) {
     warmup: q ? 1 : 2,
     steadyDuration: q ? 5 : 15,
     floorTx: args.floorTx ?? !q,
+    bullmq: args.bullmq ?? true,
+    redisUrl: args.redisUrl || process.env.BENCH_REDIS_URL || DEFAULT_REDIS_URL,
+    bullmqEnv: args.bullmqEnv || {},
     drainN: args.drainN || (q ? [10_000] : [10_000, 100_000]),
     replicas: args.replicas || [1, 3],
     scaleEvents: args.scaleEvents ?? (q ? 100_000 : 1_000_000),
@@ -182,13 +199,17 @@ async function main() {
     interrupted = true;
     log(`${signal}: stopping children and dropping the bench databases`);
     killAll();
-    const done = server ? server.close() : Promise.resolve();
+    const done = Promise.allSettled([server ? server.close() : undefined, closeAllRedis()]);
     done.finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const results = { startedAt: new Date(started).toISOString(), options: opts, timings: {} };
+  const results = {
+    startedAt: new Date(started).toISOString(),
+    options: { ...opts, redisUrl: redact(opts.redisUrl) },
+    timings: {},
+  };
   const reports = [];
   try {
     server = await openServer(log);
@@ -219,6 +240,7 @@ async function main() {
     }
   } finally {
     killAll();
+    await closeAllRedis();
     if (server) {
       await server.close();
     }

@@ -36,6 +36,7 @@ function eventFactory(tag) {
   const pieces = text.split(/\{\{([ESCT])\}\}/);
   const run = randomBytes(4).toString('hex');
   let counter = 0;
+  let lastId;
   return {
     /** Body of the next event; ids carry `tag` so that a phase's events can be found in the database. */
     next() {
@@ -51,7 +52,12 @@ function eventFactory(tag) {
       for (let i = 0; i < pieces.length; i++) {
         body += i % 2 === 0 ? pieces[i] : values[pieces[i]];
       }
+      lastId = values.E;
       return body;
+    },
+    /** Event id of the body `next()` returned last. */
+    get lastId() {
+      return lastId;
     },
     /** LIKE pattern matching the event ids this factory makes. */
     pattern: `evt\\_${tag.replace(/_/g, '\\_')}\\_${run}\\_%`,

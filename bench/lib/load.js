@@ -23,6 +23,7 @@ function fire({ url, connections, duration, factory, secret, overallRate }) {
     );
   }
   let unexpected = 0;
+  const acknowledged = [];
   return new Promise((resolve, reject) => {
     autocannon(
       {
@@ -36,8 +37,11 @@ function fire({ url, connections, duration, factory, secret, overallRate }) {
           {
             method: 'POST',
             path: '/webhooks/stripe',
-            setupRequest: (request) => {
+            // One request in flight per connection, and autocannon keeps a context per connection
+            // until the response is recorded: it tells which event a response acknowledges.
+            setupRequest: (request, context) => {
               const body = factory.next();
+              context.eventId = factory.lastId;
               request.body = body;
               request.headers['content-type'] = 'application/json; charset=utf-8';
               request.headers['stripe-signature'] = sign(body, secret);
@@ -45,15 +49,18 @@ function fire({ url, connections, duration, factory, secret, overallRate }) {
               return request;
             },
             // A 200 that is not a plain acknowledgement (say, a duplicate) counts as unexpected.
-            onResponse: (status, body) => {
+            onResponse: (status, body, context) => {
               if (status === 200 && body !== '{"received":true}') {
                 unexpected++;
+              }
+              if (status === 200) {
+                acknowledged.push(context.eventId);
               }
             },
           },
         ],
       },
-      (error, result) => (error ? reject(error) : resolve(Object.assign(result, { unexpected }))),
+      (error, result) => (error ? reject(error) : resolve(Object.assign(result, { unexpected, acknowledged }))),
     );
   });
 }

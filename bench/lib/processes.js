@@ -10,6 +10,7 @@ const { ROOT } = require('./db');
 
 const SERVICE_MAIN = join(ROOT, 'dist', 'src', 'main.js');
 const FLOOR_MAIN = join(ROOT, 'bench', 'floor.js');
+const BULLMQ_MAIN = join(ROOT, 'bench', 'bullmq.js');
 
 /** The secrets every target gets: the load generator signs with WEBHOOK_SECRET. */
 const WEBHOOK_SECRET = `whsec_bench${randomBytes(16).toString('hex')}`;
@@ -172,6 +173,30 @@ async function startFloor(databaseUrl, { env = {}, nodeArgs = [], name = 'floor'
   return target.ready();
 }
 
+/**
+ * Starts the BullMQ build (bench/bullmq.js) against `databaseUrl`, queueing into `queue` (a name
+ * and prefix of its own) on the Redis server at `redisUrl`.
+ */
+async function startBullmq(databaseUrl, { redisUrl, queue, env = {}, nodeArgs = [], name = 'bullmq' }) {
+  const port = await freePort();
+  const target = new Target(
+    name,
+    BULLMQ_MAIN,
+    {
+      DATABASE_URL: databaseUrl,
+      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      PORT: String(port),
+      REDIS_URL: redisUrl,
+      BULLMQ_QUEUE: queue.name,
+      BULLMQ_PREFIX: queue.prefix,
+      ...env,
+    },
+    nodeArgs,
+    scratch(),
+  );
+  return target.ready();
+}
+
 /** Samples a process's resident memory every `intervalMs` from /proc (VmRSS now, VmHWM the peak). */
 class RssSampler {
   constructor(pid, intervalMs = 100) {
@@ -224,6 +249,7 @@ function killAll() {
 module.exports = {
   startService,
   startFloor,
+  startBullmq,
   RssSampler,
   killAll,
   freePort,

@@ -22,6 +22,7 @@ function steadyLoad({ url, rate, seconds, connections, factory, secret }) {
   const total = Math.round(rate * seconds);
   const latencies = [];
   const statuses = {};
+  const acknowledged = [];
   let errors = 0;
   let unexpected = 0;
   let sent = 0;
@@ -46,12 +47,14 @@ function steadyLoad({ url, rate, seconds, connections, factory, secret }) {
         non2xx: Object.entries(statuses).reduce((a, [s, n]) => a + (s >= 200 && s < 300 ? 0 : n), 0),
         unexpected,
         statuses,
+        acknowledged,
         achievedRate: done / elapsed,
         latencyMs: summarise(latencies),
       });
     };
     const send = (dueAt) => {
       const body = factory.next();
+      const eventId = factory.lastId;
       const request = http.request(
         {
           host: target.hostname,
@@ -74,6 +77,9 @@ function steadyLoad({ url, rate, seconds, connections, factory, secret }) {
             statuses[response.statusCode] = (statuses[response.statusCode] || 0) + 1;
             if (response.statusCode === 200 && text !== '{"received":true}') {
               unexpected++;
+            }
+            if (response.statusCode === 200) {
+              acknowledged.push(eventId);
             }
             if (++done === total) {
               finish();

@@ -3,15 +3,40 @@ import { QueueModule } from '../queue/queue.module';
 import { ReconcileModule } from '../reconcile/reconcile.module';
 import { AuditLogController } from './audit-log.controller';
 import { AuditService } from './audit.service';
+import { ConsoleController } from './console.controller';
+import { CustomerEventsRepository } from './customer-events.repository';
+import { CustomerEventsService } from './customer-events.service';
+import { CustomersController } from './customers.controller';
 import { DeadLettersController } from './dead-letters.controller';
 import { DeadLettersService } from './dead-letters.service';
 import { EventsController } from './events.controller';
 import { ReconcileController } from './reconcile.controller';
+import { ReprocessDryRunService } from './reprocess-dry-run.service';
 import { RetryQueueController } from './retry-queue.controller';
+import { StatsController } from './stats.controller';
+import { StatsRepository } from './stats.repository';
+import { StatsService } from './stats.service';
 
 @Module({
   imports: [QueueModule, ReconcileModule],
-  controllers: [DeadLettersController, RetryQueueController, EventsController, AuditLogController, ReconcileController],
-  providers: [AuditService, DeadLettersService],
+  controllers: [
+    DeadLettersController,
+    RetryQueueController,
+    EventsController,
+    AuditLogController,
+    CustomersController,
+    StatsController,
+    ConsoleController,
+    ReconcileController,
+  ],
+  providers: [
+    AuditService,
+    DeadLettersService,
+    CustomerEventsRepository,
+    CustomerEventsService,
+    StatsRepository,
+    StatsService,
+    ReprocessDryRunService,
+  ],
 })
 export class AdminModule {}

@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBearerAuth,
@@ -8,6 +8,7 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import type { Response } from 'express';
 import { Database } from '../database/database';
 import { AdminTokenGuard } from '../common/admin-token.guard';
 import { AppError, ErrorCode } from '../common/app-error';
@@ -15,7 +16,10 @@ import { EventRecord, QueueRepository } from '../queue/queue.repository';
 import { RetryWorker } from '../queue/retry-worker.service';
 import { Actor } from './actor.decorator';
 import { AuditService } from './audit.service';
-import { ErrorDto, EventDto, ReprocessingDto } from './dto/responses';
+import { EventQuery, ReprocessQuery } from './dto/console.query';
+import { DryRunDto, ErrorDto, EventDto, ReprocessingDto } from './dto/responses';
+import { DryRunResult, ReprocessDryRunService } from './reprocess-dry-run.service';
+import { sql } from '../database/sql';
 
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -28,30 +32,55 @@ export class EventsController {
     private readonly queue: QueueRepository,
     private readonly audit: AuditService,
     private readonly worker: RetryWorker,
+    private readonly dryRun: ReprocessDryRunService,
   ) {}
 
-  /** An event's processing state. */
+  /** An event's processing state; with `include=payload`, also the event as received. */
   @Get(':stripeEventId')
   @ApiOkResponse({ type: EventDto })
   @ApiNotFoundResponse({ type: ErrorDto })
-  async find(@Param('stripeEventId') stripeEventId: string): Promise<EventRecord> {
-    const event = await this.queue.findEvent(checkedEventId(stripeEventId));
+  async find(
+    @Param('stripeEventId') stripeEventId: string,
+    @Query() query: EventQuery,
+  ): Promise<EventRecord & { payload?: unknown }> {
+    const id = checkedEventId(stripeEventId);
+    const event = await this.queue.findEvent(id);
     if (!event) {
       throw new AppError(ErrorCode.NotFound, `No event ${stripeEventId} has been stored.`);
     }
-    return event;
+    if (query.include !== 'payload') {
+      return event;
+    }
+    const { rows } = await sql<{ payload: unknown }>(
+      this.db,
+      'SELECT payload FROM subscription_events WHERE stripe_event_id = $1',
+      [id],
+    );
+    return { ...event, payload: rows[0]?.payload ?? null };
   }
 
-  /** Runs the handler of a processed or ignored event again (after a fix): queued, due now. */
+  /**
+   * Runs the handler of a processed or ignored event again (after a fix): queued, due now. With
+   * `dry_run=true`, whatever the event's status, runs it in a transaction that is rolled back and
+   * answers 200 with the rows it would insert, update or delete.
+   */
   @Post(':stripeEventId/reprocess')
   @HttpCode(202)
   @ApiAcceptedResponse({ type: ReprocessingDto })
+  @ApiOkResponse({ type: DryRunDto, description: 'dry_run=true: what reprocessing would change; nothing is kept' })
   @ApiNotFoundResponse({ type: ErrorDto })
   @ApiConflictResponse({ type: ErrorDto, description: 'pending, dead (replay its dead letter instead) or discarded' })
   async reprocess(
     @Param('stripeEventId') stripeEventId: string,
+    @Query() query: ReprocessQuery,
     @Actor() actor: string,
-  ): Promise<{ reprocessing: true }> {
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<{ reprocessing: true } | DryRunResult> {
+    if (query.dry_run === 'true') {
+      const result = await this.dryRun.run(checkedEventId(stripeEventId), actor);
+      response.status(200);
+      return result;
+    }
     const id = checkedEventId(stripeEventId);
     const result = await this.db.transaction(async (manager) => {
       const outcome = await this.queue.requeue(manager, id);

@@ -14,12 +14,12 @@ import { ErrorDto, PendingItemDto, PendingPageDto } from './dto/responses';
 export class RetryQueueController {
   constructor(private readonly queue: QueueRepository) {}
 
-  /** Events still to be handled, the next due first. */
+  /** Events still to be handled, in the order they were queued (`next_retry_at` says when each runs). */
   @Get()
   @ApiOkResponse({ type: PendingPageDto })
   async list(@Query() query: PageQuery): Promise<{ items: PendingItemDto[]; next_cursor: string | null }> {
-    const after = query.cursor ? decodeCursor(query.cursor, { d: EPOCH_MICROS, e: BIGINT }) : undefined;
-    const rows = await this.queue.listPending(query.limit + 1, after && { dueUs: after.d, eventId: after.e });
+    const after = query.cursor ? decodeCursor(query.cursor, { q: EPOCH_MICROS, e: BIGINT }) : undefined;
+    const rows = await this.queue.listPending(query.limit + 1, after && { enqueuedUs: after.q, eventId: after.e });
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     return {
@@ -32,7 +32,7 @@ export class RetryQueueController {
         locked_by: r.locked_by,
         enqueued_at: r.enqueued_at.toISOString(),
       })),
-      next_cursor: rows.length > query.limit && last ? encodeCursor({ d: last.due_us, e: last.event_key }) : null,
+      next_cursor: rows.length > query.limit && last ? encodeCursor({ q: last.enqueued_us, e: last.event_key }) : null,
     };
   }
 }

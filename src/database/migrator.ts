@@ -1,9 +1,11 @@
-import type { DataSource, Migration } from 'typeorm';
+import type { DataSource, Migration, QueryRunner } from 'typeorm';
 import { MIGRATIONS_TABLE } from './data-source-options';
 import { MIGRATIONS } from './migrations';
 
 /** Any constant shared by every replica; pg_advisory_lock serialises whoever migrates. */
 const MIGRATION_LOCK_KEY = 4_242_001;
+/** How often a replica waiting for another's migrations tries the lock again. */
+const LOCK_POLL_MS = 250;
 
 /**
  * Applies pending migrations while holding a session-level advisory lock on a connection of its
@@ -22,7 +24,12 @@ async function withMigrationLock<T>(dataSource: DataSource, work: () => Promise<
   const lock = dataSource.createQueryRunner();
   await lock.connect();
   try {
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    // Tried, not waited for inside one statement: a replica blocked in pg_advisory_lock would hold a
+    // snapshot open, and CREATE INDEX CONCURRENTLY in the migration it waits for waits for that
+    // snapshot in turn.
+    while (!(await tryLock(lock))) {
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+    }
     try {
       return await work();
     } finally {
@@ -31,6 +38,13 @@ async function withMigrationLock<T>(dataSource: DataSource, work: () => Promise<
   } finally {
     await lock.release();
   }
+}
+
+async function tryLock(lock: QueryRunner): Promise<boolean> {
+  const [{ locked }] = (await lock.query('SELECT pg_try_advisory_lock($1) AS locked', [MIGRATION_LOCK_KEY])) as Array<{
+    locked: boolean;
+  }>;
+  return locked;
 }
 
 /** Runs one statement and returns its rows. */

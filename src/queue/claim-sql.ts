@@ -1,8 +1,10 @@
 /**
- * The claim statement of QueueRepository.claimDue: up to $1 due rows, oldest due first, skipping
- * rows another replica holds; each claimed row counts an attempt, gets a new lock token ($2 names
- * the replica) and a lease of $3 ms. Its own module (no imports) so that the scale benchmark runs
- * this very text from the build.
+ * The claim: up to $1 due rows, oldest due first, skipping rows another replica holds. Each claimed
+ * row gets a new lock token ($2 names the replica) and a lease of $3 ms: next_retry_at moves past
+ * the lease, so the row of a replica that dies becomes due again when it runs out. A claim counts
+ * in `claims`, never in `attempts` (only a handler that ran counts), so that claims lost to an outage
+ * use nothing up. LIMIT inside the FOR UPDATE SKIP LOCKED select bounds the claim exactly.
+ * Its own module (no imports) so that the scale benchmark runs this very text from the build.
  */
 export const CLAIM_DUE_SQL = `WITH due AS (
          SELECT event_id
@@ -13,14 +15,14 @@ export const CLAIM_DUE_SQL = `WITH due AS (
             FOR UPDATE SKIP LOCKED
        ), claimed AS (
          UPDATE webhook_retry_queue q
-            SET attempts = q.attempts + 1,
+            SET claims = q.claims + 1,
                 lock_token = gen_random_uuid(),
                 locked_by = $2,
                 next_retry_at = clock_timestamp() + $3 * interval '1 millisecond'
            FROM due
           WHERE q.event_id = due.event_id
-         RETURNING q.event_id, q.lock_token, q.attempts, q.event_type, q.stripe_event_id
+         RETURNING q.event_id, q.lock_token, q.attempts, q.claims, q.event_type, q.stripe_event_id
        )
-       SELECT c.event_id, c.lock_token, c.attempts, c.event_type, c.stripe_event_id, e.payload
+       SELECT c.event_id, c.lock_token, c.attempts, c.claims, c.event_type, c.stripe_event_id, e.payload
          FROM claimed c
          JOIN subscription_events e ON e.id = c.event_id`;

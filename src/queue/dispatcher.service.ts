@@ -4,18 +4,34 @@ import { hostname } from 'node:os';
 import { AppConfig } from '../config/app-config';
 import { EventProcessor } from './event-processor';
 import { ClaimedRow, PreClaim } from './queue.repository';
+import { RowReleaser } from './row-releaser';
+
+/** The most events one transaction settles. */
+export const MAX_SETTLE_BATCH = 32;
+
+interface Waiting {
+  row: ClaimedRow;
+  /** When this replica took it (performance.now()). */
+  heldSince: number;
+}
 
 /**
- * Runs held events on this replica, at most WORKER_CONCURRENCY at once. A slot is reserved before
- * a row is taken (by an insert already held by this replica, or by a claim) and the reservation
- * becomes the running attempt, so that claims and deliveries together never exceed the limit.
+ * Runs the rows this replica holds. Held rows wait in memory (those this replica stored, inserted
+ * already held by it, and those its retry worker claimed) and run in batches of up to 32, one
+ * transaction per batch, at most WORKER_CONCURRENCY batches at once; events of slow types run alone.
+ * A place is reserved before a row is taken (by an insert or a claim), and this replica holds at most
+ * WORKER_BATCH_SIZE rows. A row that has waited here half its lease (slow handlers ahead of it) is
+ * given back, uncounted, rather than run late: its lease never runs out while it waits.
  */
 @Injectable()
 export class Dispatcher {
   private readonly logger = new Logger(Dispatcher.name);
   /** Written to `locked_by`, so operators can see which replica holds a row. */
   readonly replicaId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  private active = 0;
+  private readonly backlog: Waiting[] = [];
+  private readonly maxHeld: number;
+  private batches = 0;
+  private runningRows = 0;
   private reserved = 0;
   private stopping = false;
   private waiters: Array<() => void> = [];
@@ -23,17 +39,24 @@ export class Dispatcher {
   constructor(
     private readonly config: AppConfig,
     private readonly processor: EventProcessor,
-  ) {}
+    private readonly releaser: RowReleaser,
+  ) {
+    this.maxHeld = config.workerBatchSize;
+  }
 
+  /** How many more rows this replica can take now. */
   get freeSlots(): number {
-    return this.stopping ? 0 : Math.max(0, this.config.workerConcurrency - this.active - this.reserved);
+    if (this.stopping) {
+      return 0;
+    }
+    return Math.max(0, this.maxHeld - this.backlog.length - this.runningRows - this.reserved);
   }
 
   get isStopping(): boolean {
     return this.stopping;
   }
 
-  /** One slot for an event about to be inserted already held by this replica, or null when none is free. */
+  /** A place for an event about to be inserted already held by this replica, or null when none is free. */
   reserve(): PreClaim | null {
     if (this.reserveUpTo(1) === 0) {
       return null;
@@ -41,35 +64,28 @@ export class Dispatcher {
     return { token: randomUUID(), lockedBy: this.replicaId, leaseMs: this.processor.leaseMs };
   }
 
-  /** Reserves as many free slots as possible, up to `wanted`; returns how many. */
+  /** Reserves as many free places as possible, up to `wanted`; returns how many. */
   reserveUpTo(wanted: number): number {
-    const slots = Math.min(wanted, this.freeSlots);
-    this.reserved += slots;
-    return slots;
+    const places = Math.min(wanted, this.freeSlots);
+    this.reserved += places;
+    return places;
   }
 
-  /** Gives back reserved slots that were not used (a duplicate, an error, a claim that found less). */
-  cancel(slots = 1): void {
-    this.reserved -= slots;
+  /** Gives back reserved places that were not used (a duplicate, an error, a claim that found less). */
+  cancel(places = 1): void {
+    this.reserved -= places;
     this.wake();
   }
 
-  /** Starts a held row in a slot reserved for it. */
-  start(row: ClaimedRow): void {
-    this.reserved--;
-    this.active++;
-    this.processor
-      .attempt(row)
-      .catch((error: unknown) =>
-        this.logger.error({ eventId: row.stripeEventId, eventType: row.eventType, err: error }, 'attempt crashed'),
-      )
-      .finally(() => {
-        this.active--;
-        this.wake();
-      });
+  /** Runs held rows, each in a place reserved for it. */
+  start(...rows: ClaimedRow[]): void {
+    this.reserved -= rows.length;
+    const heldSince = performance.now();
+    this.backlog.push(...rows.map((row) => ({ row, heldSince })));
+    this.pump();
   }
 
-  /** Resolves when a slot may be free (or when stopping). */
+  /** Resolves when a place may be free (or when stopping). */
   waitForSlot(): Promise<void> {
     if (this.freeSlots > 0 || this.stopping) {
       return Promise.resolve();
@@ -77,10 +93,10 @@ export class Dispatcher {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Resolves true when nothing runs or is reserved on this replica, false when `timeoutMs` passes first. */
+  /** Resolves true when nothing is held or reserved on this replica, false when `timeoutMs` passes first. */
   async whenIdle(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.active + this.reserved > 0) {
+    while (this.backlog.length + this.runningRows + this.reserved > 0) {
       if (Date.now() >= deadline) {
         return false;
       }
@@ -98,12 +114,72 @@ export class Dispatcher {
     this.wake();
   }
 
-  /** Stops taking work and waits, at most one lease, for what runs to finish. */
+  /**
+   * Stops taking work, gives back the rows not started yet (uncounted, for another replica), and
+   * waits, at most one lease, for the batches running to finish.
+   */
   async stop(): Promise<void> {
     this.beginStop();
-    if (!(await this.whenIdle(this.processor.leaseMs))) {
-      this.logger.warn({ active: this.active }, 'attempts still running at shutdown; their leases will expire');
+    const waiting = this.backlog.splice(0).map((w) => w.row);
+    if (waiting.length > 0) {
+      await this.releaser.giveBack(waiting);
     }
+    if (!(await this.whenIdle(this.processor.leaseMs))) {
+      this.logger.warn({ running: this.runningRows }, 'attempts still running at shutdown; their leases will expire');
+    }
+  }
+
+  /** Starts batches while there are held rows and free workers. */
+  private pump(): void {
+    this.giveBackStale();
+    while (this.batches < this.config.workerConcurrency && this.backlog.length > 0) {
+      const batch = this.nextBatch();
+      this.batches++;
+      this.runningRows += batch.length;
+      this.processor
+        .process(batch, () => this.stopping)
+        .catch((error: unknown) =>
+          this.logger.error({ events: batch.map((r) => r.stripeEventId), err: error }, 'batch crashed'),
+        )
+        .finally(() => {
+          this.batches--;
+          this.runningRows -= batch.length;
+          this.wake();
+          this.pump();
+        });
+    }
+  }
+
+  /** The oldest held row and, unless it runs alone, up to 31 more that may run with it. */
+  private nextBatch(): ClaimedRow[] {
+    const first = this.backlog.shift() as Waiting;
+    if (this.processor.runsAlone(first.row.eventType)) {
+      return [first.row];
+    }
+    const batch = [first.row];
+    for (let i = 0; i < this.backlog.length && batch.length < MAX_SETTLE_BATCH;) {
+      if (this.processor.runsAlone(this.backlog[i].row.eventType)) {
+        i++;
+      } else {
+        batch.push(this.backlog.splice(i, 1)[0].row);
+      }
+    }
+    return batch;
+  }
+
+  /** Rows that waited half their lease go back to the queue, for whichever replica is free first. */
+  private giveBackStale(): void {
+    const limit = performance.now() - this.processor.leaseMs / 2;
+    if (this.backlog.length === 0 || this.backlog[0].heldSince >= limit) {
+      return; // the oldest row is first
+    }
+    const stale = this.backlog.filter((w) => w.heldSince < limit);
+    if (stale.length === 0) {
+      return;
+    }
+    this.backlog.splice(0, this.backlog.length, ...this.backlog.filter((w) => w.heldSince >= limit));
+    this.logger.warn({ events: stale.length }, 'held rows waited half their lease; given back');
+    void this.releaser.giveBack(stale.map((w) => w.row)).finally(() => this.wake());
   }
 
   private wake(): void {

@@ -1,29 +1,50 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { isDatabaseUnavailable, sqlState } from '../common/database-errors';
-import { Connection, Database } from '../database/database';
 import { stripeEventFromPayload, StripeEvent } from '../common/stripe-event';
-import { AppConfig } from '../config/app-config';
-import { HandlerRegistry } from './handler-registry';
-import { PermanentEventError } from './permanent-event.error';
-import { ClaimedRow, QueueRepository } from './queue.repository';
-import { RowReleaser } from './row-releaser';
 import { withTimeout } from '../common/with-timeout';
+import { AppConfig } from '../config/app-config';
+import { Connection, Database } from '../database/database';
+import { EventHandler, HandlerRegistry } from './handler-registry';
+import { PermanentEventError } from './permanent-event.error';
 import { AttemptOutcome, QueueEvents } from './queue-events';
+import { ClaimedRow, QueueRepository } from './queue.repository';
 import { isLastAttempt, leaseMs, retryDelaySeconds, RetryPolicy } from './retry-policy';
+import { RowReleaser } from './row-releaser';
 
 const MAX_ERROR_LENGTH = 2_000;
 const PROBE_TIMEOUT_MS = 2_000;
+/**
+ * An event type whose handler takes longer than this on average (say, it calls an API) runs alone:
+ * in a batch it would hold the batch's locks and delay its neighbours' commit.
+ */
+const SLOW_HANDLER_MS = 25;
+
+/** A held row ready to run: its event parsed and its handler looked up (none: it is ignored). */
+interface Prepared {
+  row: ClaimedRow;
+  event: StripeEvent;
+  handler: EventHandler | undefined;
+}
+
+type AfterCommit = Array<{ row: ClaimedRow; effect: () => unknown }>;
 
 /**
- * Runs one attempt of one held event. The handler's writes, the removal of the queue row and the
- * event's completion commit in one transaction, so an event's effects are applied exactly once:
- * a failed or timed-out attempt leaves nothing behind, and a replica that lost its lease commits
- * nothing (the queue row is deleted first, fenced on the lock token).
+ * Runs held events. An attempt is one transaction: the queue rows are deleted first (fenced on their
+ * lock tokens), the handlers write, the events are completed, and all of it commits together, so an
+ * event's effects are applied exactly once; a failed attempt leaves nothing behind, and a replica
+ * that lost a lease commits nothing for that row.
+ *
+ * Several events run in one transaction (one commit for all). If that transaction fails, nothing of
+ * it is kept and each event runs again alone, so a failing event never holds back its neighbours
+ * beyond that one retry. An attempt counts only when its handler ran; failures before that (an
+ * outage, a silent connection) give the row back uncounted.
  */
 @Injectable()
 export class EventProcessor {
   private readonly logger = new Logger(EventProcessor.name);
   private readonly policy: RetryPolicy;
+  /** Moving average of each event type's handler time, in ms. */
+  private readonly handlerMs = new Map<string, number>();
 
   constructor(
     private readonly config: AppConfig,
@@ -45,71 +66,215 @@ export class EventProcessor {
     return leaseMs(this.config.handlerTimeoutMs);
   }
 
+  /**
+   * Runs held rows: together in one transaction when they can be, else each alone. Rows still to
+   * run alone once `stopping()` says so are given back instead.
+   */
+  async process(rows: ClaimedRow[], stopping: () => boolean = () => false): Promise<void> {
+    const together: Prepared[] = [];
+    const alone: ClaimedRow[] = [];
+    for (const row of rows) {
+      const prepared = rows.length > 1 && !this.isCrashLooping(row) ? this.tryPrepare(row) : undefined;
+      if (prepared) {
+        together.push(prepared);
+      } else {
+        alone.push(row);
+      }
+    }
+    if (together.length === 1) {
+      alone.push(together[0].row);
+    } else if (together.length > 1) {
+      alone.push(...(await this.runTogether(together)));
+    }
+    for (const [i, row] of alone.entries()) {
+      if (stopping()) {
+        await this.giveBack(alone.slice(i));
+        return;
+      }
+      await this.attempt(row);
+    }
+  }
+
+  /** One attempt of one event, in a transaction of its own. */
   async attempt(row: ClaimedRow): Promise<AttemptOutcome> {
     const started = performance.now();
-    const log = { eventId: row.stripeEventId, eventType: row.eventType, attempt: row.attempts };
+    const progress = { handlerRan: false };
     let outcome: AttemptOutcome;
     let error: unknown;
     try {
-      if (row.attempts > this.policy.maxAttempts) {
-        // Claimed again after its last attempt never reported back: the replica running it died or
-        // lost its lease every time (say, the handler crashes the process). Running it again would loop.
+      if (this.isCrashLooping(row)) {
         throw new PermanentEventError(
-          `claimed ${row.attempts} times, more than RETRY_MAX_ATTEMPTS (${this.policy.maxAttempts}), ` +
-            'without a result: the replicas running it crashed or lost their lease',
+          `claimed ${row.claims} times without a result, more than RETRY_MAX_ATTEMPTS (${this.policy.maxAttempts}): ` +
+            'the replicas running it crashed or lost their lease each time',
         );
       }
-      outcome = await this.run(row);
+      outcome = await this.runAlone(this.prepare(row), progress);
     } catch (caught) {
       error = caught;
-      outcome = await this.settleFailure(row, caught);
+      outcome = await this.settleFailure(row, caught, progress.handlerRan);
     }
-    const durationMs = performance.now() - started;
-    this.events.attemptFinished({ eventType: row.eventType, outcome, durationMs });
-    if (error === undefined) {
-      this.logger.log({ ...log, outcome, durationMs: Math.round(durationMs) }, `event ${outcome}`);
-    } else {
-      this.logger.warn({ ...log, outcome, error: describe(error) }, `attempt failed: ${outcome}`);
-    }
+    this.report(row, outcome, performance.now() - started, error);
     return outcome;
   }
 
-  private async run(row: ClaimedRow): Promise<AttemptOutcome> {
-    const event = parseStored(row);
+  /** Whether events of this type run in a transaction of their own (their handler is slow). */
+  runsAlone(eventType: string): boolean {
+    return (this.handlerMs.get(eventType) ?? 0) > SLOW_HANDLER_MS;
+  }
+
+  /**
+   * A row claimed again and again without a result: the replicas running it died (say, its handler
+   * crashes the process) or lost their lease each time. Running it again would loop.
+   */
+  private isCrashLooping(row: ClaimedRow): boolean {
+    return row.claims > this.policy.maxAttempts;
+  }
+
+  private prepare(row: ClaimedRow): Prepared {
+    let event: StripeEvent;
+    try {
+      event = stripeEventFromPayload(row.payload);
+    } catch (error) {
+      throw new PermanentEventError(`stored payload is not a Stripe event: ${describe(error)}`);
+    }
     // An event of the other mode is ignored here too (it may be reprocessed after being stored as ignored).
     const otherMode = this.config.stripeLivemode !== undefined && event.livemode !== this.config.stripeLivemode;
-    const handler = otherMode ? undefined : this.handlers.get(row.eventType);
-    const timeoutMs = this.config.handlerTimeoutMs;
-    const afterCommit: Array<() => unknown> = [];
-    const connection = await this.db.connect();
+    return { row, event, handler: otherMode ? undefined : this.handlers.get(row.eventType) };
+  }
+
+  private tryPrepare(row: ClaimedRow): Prepared | undefined {
     try {
-      await connection.query('BEGIN');
-      if (!(await this.queue.takeForAttempt(connection, row, timeoutMs, this.leaseMs))) {
-        await connection.query('ROLLBACK');
-        return 'lost';
-      }
-      if (handler) {
-        const context = { afterCommit: (effect: () => unknown) => void afterCommit.push(effect) };
-        await this.runBounded(connection, timeoutMs, () => handler(event, connection, context));
-      }
-      const status = handler ? 'processed' : 'ignored';
-      await this.queue.complete(connection, row, status);
-      await connection.query('COMMIT');
-      this.runAfterCommit(row, afterCommit);
-      return status;
-    } catch (error) {
-      // Never roll back and reuse the connection: a handler may still have statements in flight (a
-      // branch of a Promise.all) that would then run outside the transaction. Dropping the connection
-      // makes every later statement fail and lets the server roll back.
-      connection.destroy();
-      throw error;
-    } finally {
-      connection.release();
+      return this.prepare(row);
+    } catch {
+      return undefined; // run alone, where the failure is recorded
     }
   }
 
-  private runAfterCommit(row: ClaimedRow, effects: Array<() => unknown>): void {
-    for (const effect of effects) {
+  private async runAlone(prepared: Prepared, progress: { handlerRan: boolean }): Promise<AttemptOutcome> {
+    const { row } = prepared;
+    const connection = await this.db.connect();
+    const afterCommit: AfterCommit = [];
+    try {
+      await connection.query('BEGIN');
+      const taken = await this.queue.takeForAttempt(connection, [row], this.config.handlerTimeoutMs, this.leaseMs);
+      if (!taken.has(row.eventId)) {
+        await connection.query('ROLLBACK');
+        connection.release();
+        return 'lost';
+      }
+      progress.handlerRan = true;
+      await this.runBounded(connection, () => this.runHandler(prepared, connection, afterCommit));
+      const status = prepared.handler ? 'processed' : 'ignored';
+      await this.queue.complete(connection, [{ row, status }]);
+      await connection.query('COMMIT');
+      connection.release();
+      this.runAfterCommit(afterCommit);
+      return status;
+    } catch (error) {
+      // Never roll back and reuse the connection: a handler may still have statements in flight (a
+      // branch of a Promise.all) that would then run outside the transaction.
+      connection.destroy();
+      throw error;
+    }
+  }
+
+  /** Several events in one transaction; returns the rows to run again alone if it failed. */
+  private async runTogether(batch: Prepared[]): Promise<ClaimedRow[]> {
+    const started = performance.now();
+    const afterCommit: AfterCommit = [];
+    let handlersStarted = false;
+    let current: Prepared | undefined;
+    let connection: Connection | undefined;
+    let held: Prepared[] = [];
+    try {
+      connection = await this.db.connect();
+      const tx = connection;
+      await tx.query('BEGIN');
+      const rows = batch.map((p) => p.row);
+      const taken = await this.queue.takeForAttempt(tx, rows, this.config.handlerTimeoutMs, this.leaseMs);
+      held = batch.filter((p) => taken.has(p.row.eventId));
+      if (held.length > 0) {
+        handlersStarted = true;
+        await this.runBounded(tx, async () => {
+          for (const prepared of held) {
+            current = prepared;
+            await this.runHandler(prepared, tx, afterCommit);
+          }
+        });
+        await this.queue.complete(
+          tx,
+          held.map((p) => ({ row: p.row, status: p.handler ? 'processed' : 'ignored' })),
+        );
+      }
+      await tx.query('COMMIT');
+      tx.release();
+    } catch (error) {
+      connection?.destroy();
+      if (error instanceof HandlerTimeoutError && current) {
+        this.handlerMs.set(current.row.eventType, this.config.handlerTimeoutMs); // it hung: alone from now on
+      }
+      return this.recover(batch, error, handlersStarted);
+    }
+    this.runAfterCommit(afterCommit);
+    const share = (performance.now() - started) / batch.length;
+    for (const prepared of batch) {
+      const outcome = !held.includes(prepared) ? 'lost' : prepared.handler ? 'processed' : 'ignored';
+      this.report(prepared.row, outcome, share);
+    }
+    return [];
+  }
+
+  /**
+   * After a failed batch: an outage before any handler ran (or one the database still has) gives
+   * the rows back uncounted; otherwise their leases are renewed and each event is to run again alone.
+   */
+  private async recover(batch: Prepared[], error: unknown, handlersStarted: boolean): Promise<ClaimedRow[]> {
+    const rows = batch.map((p) => p.row);
+    const outage = isOutage(error);
+    this.logger.warn(
+      { events: rows.length, error: describe(error) },
+      outage ? 'batch cut off by the database' : 'batch failed; its events run one by one',
+    );
+    if (outage && (!handlersStarted || !(await this.databaseAnswers()))) {
+      await this.giveBack(rows);
+      return [];
+    }
+    try {
+      await this.queue.renewLeases(rows, this.leaseMs);
+    } catch (renewError) {
+      if (!isDatabaseUnavailable(renewError)) {
+        throw renewError;
+      }
+      await this.giveBack(rows);
+      return [];
+    }
+    return rows;
+  }
+
+  private async giveBack(rows: ClaimedRow[]): Promise<void> {
+    await this.releaser.giveBack(rows);
+    for (const row of rows) {
+      this.report(row, 'released', 0);
+    }
+  }
+
+  private async runHandler(prepared: Prepared, tx: Connection, afterCommit: AfterCommit): Promise<void> {
+    if (!prepared.handler) {
+      return;
+    }
+    const context = { afterCommit: (effect: () => unknown) => void afterCommit.push({ row: prepared.row, effect }) };
+    const started = performance.now();
+    try {
+      await prepared.handler(prepared.event, tx, context);
+    } finally {
+      const ms = performance.now() - started;
+      const average = this.handlerMs.get(prepared.row.eventType);
+      this.handlerMs.set(prepared.row.eventType, average === undefined ? ms : 0.8 * average + 0.2 * ms);
+    }
+  }
+
+  private runAfterCommit(effects: AfterCommit): void {
+    for (const { row, effect } of effects) {
       Promise.resolve()
         .then(effect)
         .catch((error: unknown) =>
@@ -122,11 +287,12 @@ export class EventProcessor {
   }
 
   /**
-   * Bounds the handler in JavaScript as well: past the limit the attempt fails at once, the
-   * connection is dropped and its server process terminated, so the transaction can never commit
-   * and its locks are freed now rather than when some statement next times out.
+   * Bounds the handlers in JavaScript as well as on the server: past HANDLER_TIMEOUT_MS the attempt
+   * fails at once, its connection is dropped and its server process terminated, so the transaction
+   * can never commit and its locks are freed now rather than when some statement next times out.
    */
-  private runBounded(connection: Connection, timeoutMs: number, work: () => Promise<unknown>): Promise<void> {
+  private runBounded(connection: Connection, work: () => Promise<void>): Promise<void> {
+    const timeoutMs = this.config.handlerTimeoutMs;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new HandlerTimeoutError(timeoutMs));
@@ -148,10 +314,7 @@ export class EventProcessor {
     });
   }
 
-  /**
-   * Drops the attempt's connection, so that its transaction can never commit, and terminates its
-   * server process, whose statement may still be running, to free its locks now.
-   */
+  /** Drops a connection whose statement may still run, and terminates its server process. */
   private async abandon(connection: Connection): Promise<void> {
     if (connection.isReleased) {
       return;
@@ -165,7 +328,6 @@ export class EventProcessor {
   /** Whether the database answers now: tells an outage from an error that only looks like one. */
   private async databaseAnswers(): Promise<boolean> {
     try {
-      // boundedQuery: on a silent database the probe's connection is destroyed, not left hung.
       await withTimeout(this.db.queryWithin(PROBE_TIMEOUT_MS, 'SELECT 1'), PROBE_TIMEOUT_MS);
       return true;
     } catch {
@@ -173,33 +335,45 @@ export class EventProcessor {
     }
   }
 
-  private async settleFailure(row: ClaimedRow, error: unknown): Promise<AttemptOutcome> {
-    const timedOut = error instanceof HandlerTimeoutError || sqlState(error) === '57014';
+  /**
+   * Records a failed attempt: retried later or dead-lettered. A failure that looks like an outage
+   * counts only if the handler ran and the database answers now (a handler's own network error, a
+   * protocol error); otherwise the attempt never had a fair chance and the row is given back.
+   */
+  private async settleFailure(row: ClaimedRow, error: unknown, handlerRan: boolean): Promise<AttemptOutcome> {
     try {
-      // An error that looks like an outage (or a timeout, which a network black hole also causes)
-      // counts only if the database answers now; otherwise the attempt never had a fair chance.
-      if ((timedOut || isDatabaseUnavailable(error)) && !(await this.databaseAnswers())) {
-        await this.releaser.giveBack(row);
+      if (isOutage(error) && (!handlerRan || !(await this.databaseAnswers()))) {
+        await this.releaser.giveBack([row]);
         return 'released';
       }
       const message = describe(error).slice(0, MAX_ERROR_LENGTH);
-      if (error instanceof PermanentEventError || isLastAttempt(row.attempts, this.policy)) {
-        const deadLetter = await this.queue.deadLetter(row, message);
+      if (error instanceof PermanentEventError || isLastAttempt(row.attempt, this.policy)) {
+        const deadLetter = await this.queue.deadLetter(row, message, handlerRan);
         if (deadLetter) {
           this.events.deadLettered([deadLetter]);
         }
         return deadLetter ? 'dead' : 'lost';
       }
-      const scheduled = await this.queue.scheduleRetry(row, message, retryDelaySeconds(row.attempts, this.policy));
+      const scheduled = await this.queue.scheduleRetry(row, message, retryDelaySeconds(row.attempt, this.policy));
       return scheduled ? 'retried' : 'lost';
     } catch (settleError) {
       // The failure could not be written (the database went away): the lease runs out and the row
-      // is claimed again, which counts this attempt as spent.
+      // is claimed again, uncounted.
       this.logger.warn(
         { eventId: row.stripeEventId, eventType: row.eventType, error: describe(settleError) },
         'could not record the failed attempt; the lease will expire',
       );
       return 'released';
+    }
+  }
+
+  private report(row: ClaimedRow, outcome: AttemptOutcome, durationMs: number, error?: unknown): void {
+    this.events.attemptFinished({ eventType: row.eventType, outcome, durationMs });
+    const log = { eventId: row.stripeEventId, eventType: row.eventType, attempt: row.attempt, outcome };
+    if (error === undefined) {
+      this.logger.log({ ...log, durationMs: Math.round(durationMs) }, `event ${outcome}`);
+    } else {
+      this.logger.warn({ ...log, error: describe(error) }, `attempt failed: ${outcome}`);
     }
   }
 }
@@ -211,12 +385,9 @@ export class HandlerTimeoutError extends Error {
   }
 }
 
-function parseStored(row: ClaimedRow): StripeEvent {
-  try {
-    return stripeEventFromPayload(row.payload);
-  } catch (error) {
-    throw new PermanentEventError(`stored payload is not a Stripe event: ${describe(error)}`);
-  }
+/** An error an outage or a silent database also causes: a timeout, or a lost connection. */
+function isOutage(error: unknown): boolean {
+  return error instanceof HandlerTimeoutError || sqlState(error) === '57014' || isDatabaseUnavailable(error);
 }
 
 function describe(error: unknown): string {

@@ -3,6 +3,7 @@ import { DeadLettersRepository } from './dead-letters.repository';
 import { Dispatcher } from './dispatcher.service';
 import { EventProcessor } from './event-processor';
 import { HandlerRegistry } from './handler-registry';
+import { IngestBatcher } from './ingest-batcher';
 import { QueueEvents } from './queue-events';
 import { QueueStatsService } from './queue-stats.service';
 import { QueueRepository } from './queue.repository';
@@ -19,6 +20,7 @@ import { RowReleaser } from './row-releaser';
     QueueEvents,
     QueueStatsService,
     RowReleaser,
+    IngestBatcher,
     EventProcessor,
     Dispatcher,
     RetryWorker,

@@ -4,24 +4,42 @@ import { Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 import { CLAIM_DUE_SQL } from './claim-sql';
 
-/** How long giving a held row back may take before it is tried again later. */
+/** How long giving held rows back may take before it is tried again later. */
 const RELEASE_TIMEOUT_MS = 2_000;
+/**
+ * The most a webhook's insert may wait for the database (it is also bounded by the lease): it then
+ * answers 503 in time for Stripe to count a failure and retry, rather than hang until Stripe gives up.
+ */
+const INGEST_TIMEOUT_MAX_MS = 10_000;
 
 export type EventStatus = 'pending' | 'processed' | 'ignored' | 'dead' | 'discarded';
 
-/** A queue row this replica already holds when it is inserted, so it can run the handler at once. */
+/** An event to store: `claim` holds its queue row for this replica from the start, so it runs at once. */
+export interface NewEvent {
+  event: StripeEvent;
+  rawPayload: string;
+  status: 'pending' | 'ignored';
+  claim: PreClaim | null;
+}
+
 export interface PreClaim {
   token: string;
   lockedBy: string;
   leaseMs: number;
 }
 
-/** A queue row this replica holds: its lease is fenced by `token`. */
-export interface ClaimedRow {
+/** A queue row held by a claim: every write about it is fenced by `token`. */
+export interface HeldRow {
   eventId: string;
   token: string;
-  /** Attempts so far, this one included. */
-  attempts: number;
+}
+
+/** A queue row this replica holds, with what its attempt needs. */
+export interface ClaimedRow extends HeldRow {
+  /** This attempt's number: the failed runs recorded before it, plus one. */
+  attempt: number;
+  /** Claims since the last recorded result, this one included. */
+  claims: number;
   eventType: string;
   stripeEventId: string;
   payload: unknown;
@@ -43,8 +61,8 @@ export interface PendingRow {
   last_error: string | null;
   locked_by: string | null;
   enqueued_at: Date;
-  /** Cursor fields: the due time in microseconds since the epoch, and the event id (as text). */
-  due_us: string;
+  /** Cursor fields: the enqueue time in microseconds since the epoch, and the event id (as text). */
+  enqueued_us: string;
   event_key: string;
 }
 
@@ -60,58 +78,79 @@ export interface EventRecord {
   processed_at: Date | null;
 }
 
+/** How an attempt ended, for the statement that completes the events of a batch. */
+export interface Completion {
+  row: ClaimedRow;
+  status: 'processed' | 'ignored';
+}
+
+interface ClaimedDbRow {
+  event_id: string;
+  lock_token: string;
+  attempts: number;
+  claims: number;
+  event_type: string;
+  stripe_event_id: string;
+  payload: unknown;
+}
+
 /**
  * SQL for the events table and the retry queue. Every statement that changes a queue row a replica
- * holds is fenced on that row's lock token (see the claim and settle methods).
+ * holds is fenced on that row's lock token, so a replica whose lease was taken over changes nothing.
  */
 @Injectable()
 export class QueueRepository {
   constructor(private readonly db: Database) {}
 
   /**
-   * Stores a new event and, when it is to be handled, its queue row, in one statement (hence one
-   * transaction): either both rows exist or neither. A second delivery of the same event id (even
-   * concurrent, on another connection) inserts nothing: ON CONFLICT DO NOTHING waits for the first
-   * insert to commit and then skips. Returns the new event's id, or null for a duplicate.
+   * Stores new events and, for those to be handled, their queue rows, in one statement (hence one
+   * transaction): an event is stored with its queue row or not at all. An event id already stored
+   * (even by a concurrent statement, whose commit ON CONFLICT waits for) inserts nothing. Returns,
+   * for each event in order, its new id, or null for a duplicate. The ids must be distinct.
    */
-  async insertEvent(
-    event: StripeEvent,
-    rawPayload: string,
-    status: 'pending' | 'ignored',
-    claim: PreClaim | null,
-  ): Promise<string | null> {
-    const { rows } = await sql<{ id: string }>(
-      this.db,
-      `WITH event AS (
+  async insertEvents(events: NewEvent[]): Promise<Array<string | null>> {
+    const { rows } = await this.db.queryWithin<{ id: string; stripe_event_id: string }>(
+      Math.min(this.db.statementTimeoutMs, INGEST_TIMEOUT_MAX_MS),
+      `WITH input AS (
+         SELECT *
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::bigint[],
+                       $8::uuid[], $9::text[], $10::integer[])
+             AS i(stripe_event_id, event_type, status, payload, livemode, api_version, created,
+                  lock_token, locked_by, lease_ms)
+       ), event AS (
          INSERT INTO subscription_events
            (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, processed_at)
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6, to_timestamp($7), CASE WHEN $3 = 'ignored' THEN now() END)
+         SELECT stripe_event_id, event_type, status, payload::jsonb, livemode, api_version, to_timestamp(created),
+                CASE WHEN status = 'ignored' THEN now() END
+           FROM input
          ON CONFLICT (stripe_event_id) DO NOTHING
-         RETURNING id, status
+         RETURNING id, stripe_event_id, status
        ), queued AS (
-         INSERT INTO webhook_retry_queue
-           (event_id, stripe_event_id, event_type, attempts, lock_token, locked_by, next_retry_at)
-         SELECT id, $1, $2, CASE WHEN $8::uuid IS NULL THEN 0 ELSE 1 END, $8::uuid, $9,
-                clock_timestamp() + COALESCE($10::integer, 0) * interval '1 millisecond'
+         INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, claims, lock_token, locked_by, next_retry_at)
+         SELECT event.id, event.stripe_event_id, input.event_type, CASE WHEN input.lock_token IS NULL THEN 0 ELSE 1 END,
+                input.lock_token, input.locked_by,
+                clock_timestamp() + coalesce(input.lease_ms, 0) * interval '1 millisecond'
            FROM event
-          WHERE status = 'pending'
+           JOIN input ON input.stripe_event_id = event.stripe_event_id
+          WHERE event.status = 'pending'
        )
-       SELECT id FROM event`,
+       SELECT id, stripe_event_id FROM event`,
       [
-        event.id,
-        event.type,
-        status,
-        rawPayload,
-        event.livemode,
-        event.apiVersion,
-        event.created,
-        claim?.token ?? null,
-        claim?.lockedBy ?? null,
-        claim?.leaseMs ?? null,
+        events.map((e) => e.event.id),
+        events.map((e) => e.event.type),
+        events.map((e) => e.status),
+        events.map((e) => e.rawPayload),
+        events.map((e) => e.event.livemode),
+        events.map((e) => e.event.apiVersion),
+        events.map((e) => e.event.created),
+        events.map((e) => e.claim?.token ?? null),
+        events.map((e) => e.claim?.lockedBy ?? null),
+        events.map((e) => e.claim?.leaseMs ?? null),
       ],
-      'swp_insert_event',
+      'swp_insert_events',
     );
-    return rows[0]?.id ?? null;
+    const ids = new Map(rows.map((r) => [r.stripe_event_id, r.id]));
+    return events.map((e) => ids.get(e.event.id) ?? null);
   }
 
   /** An event's state; `attempts` and `last_error` come from its queue row while it is queued. */
@@ -130,27 +169,14 @@ export class QueueRepository {
     return rows[0] ?? null;
   }
 
-  /**
-   * Claims up to `limit` due rows for this replica in one statement. The CTE selects due rows in
-   * due order with FOR UPDATE SKIP LOCKED, so rows another replica is claiming or working on are
-   * skipped, never waited for, and LIMIT bounds the claim exactly (an UPDATE … WHERE id IN (SELECT …
-   * LIMIT n) can be re-evaluated and take more). The UPDATE counts the attempt, gives each row a
-   * fresh lock token, and leases it: next_retry_at moves to now() + lease, so the row of a replica
-   * that dies becomes due again once the lease runs out.
-   */
+  /** Claims up to `limit` due rows for this replica (see CLAIM_DUE_SQL), with their payloads. */
   async claimDue(limit: number, lockedBy: string, leaseMs: number): Promise<ClaimedRow[]> {
-    const { rows } = await sql<{
-      event_id: string;
-      lock_token: string;
-      attempts: number;
-      event_type: string;
-      stripe_event_id: string;
-      payload: unknown;
-    }>(this.db, CLAIM_DUE_SQL, [limit, lockedBy, leaseMs], 'swp_claim_due');
+    const { rows } = await sql<ClaimedDbRow>(this.db, CLAIM_DUE_SQL, [limit, lockedBy, leaseMs], 'swp_claim_due');
     return rows.map((r) => ({
       eventId: r.event_id,
       token: r.lock_token,
-      attempts: r.attempts,
+      attempt: r.attempts + 1,
+      claims: r.claims,
       eventType: r.event_type,
       stripeEventId: r.stripe_event_id,
       payload: r.payload,
@@ -158,20 +184,77 @@ export class QueueRepository {
   }
 
   /**
-   * Schedules the next attempt after a failed one, fenced on the lock token: a replica whose lease
-   * was taken over changes nothing. The row is unlocked and due `delaySeconds` from now by the
-   * database clock (clock_timestamp(), not the statement's start, in case it waited on a lock);
-   * the event row records the attempts and the error for the admin API.
+   * First statement of an attempt's transaction (one event or a batch), in one round trip: deletes
+   * the held queue rows, fenced on their lock tokens, and bounds every later statement
+   * (statement_timeout) and pause (idle_in_transaction_session_timeout) of the transaction on the
+   * server. From here until commit the rows are locked, so no other replica can claim them even if
+   * a lease runs out; a row whose token no longer matches (its lease was lost and it was claimed
+   * again) is not returned and must not run. The deletes commit only with the handlers' writes.
+   * Returns the ids of the events still held.
+   */
+  async takeForAttempt(
+    tx: Executor,
+    rows: ClaimedRow[],
+    statementTimeoutMs: number,
+    idleTimeoutMs: number,
+  ): Promise<Set<string>> {
+    const { rows: taken } = await sql<{ event_id: string }>(
+      tx,
+      `WITH bounded AS (
+         SELECT set_config('statement_timeout', $3, true), set_config('idle_in_transaction_session_timeout', $4, true)
+       )
+       DELETE FROM webhook_retry_queue q
+        USING unnest($1::bigint[], $2::uuid[]) AS held(event_id, lock_token)
+        WHERE q.event_id = held.event_id AND q.lock_token = held.lock_token AND EXISTS (SELECT 1 FROM bounded)
+       RETURNING q.event_id`,
+      [rows.map((r) => r.eventId), rows.map((r) => r.token), String(statementTimeoutMs), String(idleTimeoutMs)],
+      'swp_take_for_attempt',
+    );
+    return new Set(taken.map((r) => r.event_id));
+  }
+
+  /**
+   * Last statement of a successful attempt's transaction: the events processed (or ignored), with
+   * their attempt numbers. Done last, not first: while an event row is locked, a duplicate
+   * delivery's insert waits for it.
+   */
+  async complete(tx: Executor, completions: Completion[]): Promise<void> {
+    await sql(
+      tx,
+      `UPDATE subscription_events e
+          SET status = done.status, attempts = done.attempt, last_error = NULL, processed_at = now()
+         FROM unnest($1::bigint[], $2::text[], $3::integer[]) AS done(id, status, attempt)
+        WHERE e.id = done.id`,
+      [completions.map((c) => c.row.eventId), completions.map((c) => c.status), completions.map((c) => c.row.attempt)],
+      'swp_complete',
+    );
+  }
+
+  /**
+   * Schedules the next attempt after a handler failed: the run counts (attempts + 1, claims back to
+   * 0), the row is unlocked and due `delaySeconds` from now by the database clock (clock_timestamp(),
+   * not the statement's start, in case it waited on a lock); the event row records the attempts and
+   * the error for the admin API. Fenced on the lock token. The retry is also counted in this
+   * minute's slot of webhook_retry_counts (GET /admin/stats): 8 days of minutes in a ring, where a
+   * slot still holding a minute 8 days older starts again.
    */
   async scheduleRetry(row: ClaimedRow, error: string, delaySeconds: number): Promise<boolean> {
     const { rows } = await sql<{ id: string }>(
       this.db,
       `WITH q AS (
          UPDATE webhook_retry_queue
-            SET lock_token = NULL, locked_by = NULL, last_error = $3,
+            SET attempts = attempts + 1, claims = 0, lock_token = NULL, locked_by = NULL, last_error = $3,
                 next_retry_at = clock_timestamp() + $4 * interval '1 second'
           WHERE event_id = $1 AND lock_token = $2
          RETURNING event_id, attempts
+       ), counted AS (
+         INSERT INTO webhook_retry_counts AS c (slot, minute, retried)
+         SELECT (extract(epoch FROM date_trunc('minute', now()))::bigint / 60 % 11520)::integer,
+                date_trunc('minute', now()), count(*)::integer
+           FROM q HAVING count(*) > 0
+         ON CONFLICT (slot) DO UPDATE
+            SET retried = CASE WHEN c.minute = EXCLUDED.minute THEN c.retried + EXCLUDED.retried ELSE EXCLUDED.retried END,
+                minute = EXCLUDED.minute
        )
        UPDATE subscription_events e
           SET attempts = q.attempts, last_error = $3
@@ -185,17 +268,17 @@ export class QueueRepository {
   }
 
   /**
-   * Moves a row that used up its attempts (or failed permanently) to the dead-letter queue and marks
-   * its event `dead`, in one statement, fenced on the lock token. Returns the dead letter, or null
-   * when the lease was lost.
+   * Moves a row that used up its attempts, failed permanently or kept being claimed without a result
+   * to the dead-letter queue and marks its event `dead`, in one statement, fenced on the lock token.
+   * `handlerRan` counts this attempt. Returns the dead letter, or null when the lease was lost.
    */
-  async deadLetter(row: ClaimedRow, error: string): Promise<DeadLetterRow | null> {
+  async deadLetter(row: ClaimedRow, error: string, handlerRan = true): Promise<DeadLetterRow | null> {
     const { rows } = await sql<DeadLetterRow>(
       this.db,
       `WITH q AS (
          DELETE FROM webhook_retry_queue
           WHERE event_id = $1 AND lock_token = $2
-         RETURNING event_id, stripe_event_id, event_type, attempts
+         RETURNING event_id, stripe_event_id, event_type, attempts + CASE WHEN $4 THEN 1 ELSE 0 END AS attempts
        ), e AS (
          UPDATE subscription_events e
             SET status = 'dead', attempts = q.attempts, last_error = $3
@@ -208,92 +291,58 @@ export class QueueRepository {
        SELECT q.event_id, q.stripe_event_id, q.event_type, q.attempts, $3, e.event_created_at
          FROM q JOIN e ON e.id = q.event_id
        RETURNING id, stripe_event_id, event_type, retry_count, error`,
-      [row.eventId, row.token, error],
+      [row.eventId, row.token, error, handlerRan],
     );
     return rows[0] ?? null;
   }
 
   /**
-   * Gives a held row back, due now, for any replica to take: on shutdown, and when an attempt could
-   * not run because the database was unreachable (then `uncount` undoes the attempt the claim
-   * counted, so that outages never use attempts up). Fenced on the lock token.
+   * Gives held rows back, due now, for any replica to take: on shutdown, and when an attempt could
+   * not run because the database was unreachable (then `uncount` takes back their claims). Fenced on
+   * the lock tokens. Bounded, because it runs while the database may be silent: if it commits after
+   * the client gave up, the next try finds the tokens gone and changes nothing. Returns how many
+   * rows were still held.
    */
-  async release(eventId: string, token: string, uncount: boolean): Promise<boolean> {
-    // Bounded: it runs while the database may be silent (after an outage, at shutdown), and a
-    // release that never returns would hold up every later one. If it commits after the client gave
-    // up, the next try finds the token gone and changes nothing.
-    const { rows } = await this.db.queryWithin<{ event_id: string }>(
+  async release(rows: HeldRow[], uncount: boolean): Promise<number> {
+    const { rowCount } = await this.db.queryWithin(
       RELEASE_TIMEOUT_MS,
-      `UPDATE webhook_retry_queue
+      `UPDATE webhook_retry_queue q
           SET lock_token = NULL, locked_by = NULL, next_retry_at = clock_timestamp(),
-              attempts = CASE WHEN $3 THEN greatest(attempts - 1, 0) ELSE attempts END
-        WHERE event_id = $1 AND lock_token = $2
-       RETURNING event_id`,
-      [eventId, token, uncount],
+              claims = CASE WHEN $3 THEN greatest(claims - 1, 0) ELSE claims END
+         FROM unnest($1::bigint[], $2::uuid[]) AS held(event_id, lock_token)
+        WHERE q.event_id = held.event_id AND q.lock_token = held.lock_token`,
+      [rows.map((r) => r.eventId), rows.map((r) => r.token), uncount],
     );
-    return rows.length > 0;
+    return rowCount ?? 0;
   }
 
-  /**
-   * First statement of an attempt's transaction, in one round trip: deletes the held queue row,
-   * fenced on the lock token, and bounds every later statement (statement_timeout) and pause
-   * (idle_in_transaction_session_timeout) of the transaction on the server. From here until commit
-   * the row is locked, so no other replica can claim it even if the lease runs out; if the token no
-   * longer matches (the lease was lost and the row claimed again), the attempt must not run. The
-   * delete commits only with the handler's writes.
-   */
-  async takeForAttempt(
-    tx: Executor,
-    row: ClaimedRow,
-    statementTimeoutMs: number,
-    idleTimeoutMs: number,
-  ): Promise<boolean> {
-    const { rows } = await sql(
-      tx,
-      `WITH bounded AS (
-         SELECT set_config('statement_timeout', $3, true), set_config('idle_in_transaction_session_timeout', $4, true)
-       )
-       DELETE FROM webhook_retry_queue
-        WHERE event_id = $1 AND lock_token = $2 AND EXISTS (SELECT 1 FROM bounded)
-       RETURNING event_id`,
-      [row.eventId, row.token, String(statementTimeoutMs), String(idleTimeoutMs)],
-      'swp_take_for_attempt',
-    );
-    return rows.length > 0;
-  }
-
-  /**
-   * Last statement of a successful attempt's transaction. (Done last, not first: while the event row
-   * is locked, a duplicate delivery's insert waits for it.)
-   */
-  async complete(tx: Executor, row: ClaimedRow, status: 'processed' | 'ignored'): Promise<void> {
+  /** Extends the leases of held rows (a batch that failed, before its events run one by one). */
+  async renewLeases(rows: HeldRow[], leaseMs: number): Promise<void> {
     await sql(
-      tx,
-      `UPDATE subscription_events
-          SET status = $2, attempts = $3, last_error = NULL, processed_at = now()
-        WHERE id = $1`,
-      [row.eventId, status, row.attempts],
-      'swp_complete',
+      this.db,
+      `UPDATE webhook_retry_queue q
+          SET next_retry_at = clock_timestamp() + $3 * interval '1 millisecond'
+         FROM unnest($1::bigint[], $2::uuid[]) AS held(event_id, lock_token)
+        WHERE q.event_id = held.event_id AND q.lock_token = held.lock_token`,
+      [rows.map((r) => r.eventId), rows.map((r) => r.token), leaseMs],
     );
   }
 
-  /** Queue rows in due order (the next to run first), after the (due time, event id) of `after`. */
-  async listPending(limit: number, after?: { dueUs: string; eventId: string }): Promise<PendingRow[]> {
-    const params: unknown[] = [limit];
-    let where = '';
-    if (after) {
-      params.push(after.dueUs, after.eventId);
-      where = `WHERE (next_retry_at, event_id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::bigint)`;
-    }
+  /**
+   * Queue rows in the order they were queued, after the (enqueue time, event id) of `after`: a key
+   * that claims and retries never change, so that pages neither repeat nor skip a row still queued.
+   */
+  async listPending(limit: number, after?: { enqueuedUs: string; eventId: string }): Promise<PendingRow[]> {
     const { rows } = await sql<PendingRow>(
       this.db,
       `SELECT stripe_event_id, event_type, attempts AS retry_count, next_retry_at, last_error, locked_by, enqueued_at,
-              (extract(epoch FROM next_retry_at) * 1000000)::bigint::text AS due_us, event_id::text AS event_key
+              (extract(epoch FROM enqueued_at) * 1000000)::bigint::text AS enqueued_us, event_id::text AS event_key
          FROM webhook_retry_queue
-         ${where}
-        ORDER BY next_retry_at, webhook_retry_queue.event_id
+        WHERE $2::bigint IS NULL
+           OR (enqueued_at, event_id) > (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::bigint)
+        ORDER BY enqueued_at, event_id
         LIMIT $1`,
-      params,
+      [limit, after?.enqueuedUs ?? null, after?.eventId ?? null],
     );
     return rows;
   }

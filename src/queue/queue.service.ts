@@ -5,8 +5,8 @@ import type { StripeEvent } from '../common/stripe-event';
 import { AppConfig } from '../config/app-config';
 import { Dispatcher } from './dispatcher.service';
 import { HandlerRegistry } from './handler-registry';
+import { IngestBatcher } from './ingest-batcher';
 import { QueueEvents } from './queue-events';
-import { QueueRepository } from './queue.repository';
 import { RetryWorker } from './retry-worker.service';
 
 export interface EnqueueResult {
@@ -19,9 +19,10 @@ export interface EnqueueResult {
  * as `ignored` when no handler exists for its type or its livemode is not the configured one, so
  * that it is still on record and can be reprocessed later.
  *
- * When this replica has a free slot the queue row is inserted already held by it, and the handler
- * starts right after the commit (the caller's answer does not wait for it). Otherwise the row is
- * due at once and the retry worker takes it as soon as a slot frees up, here or on another replica.
+ * When this replica has room, the queue row is inserted already held by it, and the event runs
+ * right after the commit (the caller's answer does not wait for it), without a claim or a second
+ * read of its payload. Otherwise the row is due at once and a retry worker takes it as soon as
+ * there is room, here or on another replica.
  */
 @Injectable()
 export class QueueService {
@@ -30,7 +31,7 @@ export class QueueService {
   constructor(
     private readonly config: AppConfig,
     private readonly handlers: HandlerRegistry,
-    private readonly queue: QueueRepository,
+    private readonly batcher: IngestBatcher,
     private readonly dispatcher: Dispatcher,
     private readonly worker: RetryWorker,
     private readonly events: QueueEvents,
@@ -46,7 +47,7 @@ export class QueueService {
     const claim = ignoredBecause ? null : this.dispatcher.reserve();
     let id: string | null;
     try {
-      id = await this.queue.insertEvent(event, rawPayload, ignoredBecause ? 'ignored' : 'pending', claim);
+      id = await this.batcher.insert({ event, rawPayload, status: ignoredBecause ? 'ignored' : 'pending', claim });
     } catch (error) {
       if (claim) {
         this.dispatcher.cancel();
@@ -64,7 +65,8 @@ export class QueueService {
       this.dispatcher.start({
         eventId: id,
         token: claim.token,
-        attempts: 1,
+        attempt: 1,
+        claims: 1,
         eventType: event.type,
         stripeEventId: event.id,
         payload: event.payload,

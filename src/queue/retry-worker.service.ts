@@ -115,12 +115,10 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
         if (this.stopping) {
           // Shutdown began while claiming: give the rows back, uncounted, for another replica.
           this.dispatcher.cancel(rows.length);
-          await Promise.all(rows.map((row) => this.queue.release(row.eventId, row.token, true).catch(() => false)));
+          await this.releaser.giveBack(rows);
           break;
         }
-        for (const row of rows) {
-          this.dispatcher.start(row);
-        }
+        this.dispatcher.start(...rows);
         if (rows.length < slots) {
           break;
         }

@@ -1,21 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { isDatabaseUnavailable } from '../common/database-errors';
-import { QueueRepository } from './queue.repository';
+import { HeldRow, QueueRepository } from './queue.repository';
 
 /** How often rows held during an outage are offered back while the database is away. */
 const RETRY_MS = 1_000;
 
-/** A held queue row to give back: its event and the lock token of the claim that holds it. */
-export interface HeldRow {
-  eventId: string;
-  token: string;
-}
-
 /**
- * Gives back rows this replica holds but could not run because the database was unreachable: due
- * now, the claim uncounted, for any replica to take. Until the database answers they are offered
- * again every second. Giving them back as soon as it answers, rather than when the lease runs out,
- * lets the work resume at once on whichever replica is free.
+ * Gives back rows this replica holds but will not run (the database was unreachable, or the replica
+ * is stopping): due now, the claim taken back, for any replica to take. Until the database answers
+ * they are offered again every second. Giving them back as soon as it answers, rather than when the
+ * lease runs out, lets the work resume at once on whichever replica is free.
  */
 @Injectable()
 export class RowReleaser {
@@ -32,9 +26,11 @@ export class RowReleaser {
     this.listeners.push(listener);
   }
 
-  /** Gives `row` back now if the database answers, else as soon as it does. */
-  giveBack(row: HeldRow): Promise<void> {
-    this.pending.set(row.eventId, row.token);
+  /** Gives `rows` back now if the database answers, else as soon as it does. */
+  giveBack(rows: HeldRow[]): Promise<void> {
+    for (const row of rows) {
+      this.pending.set(row.eventId, row.token);
+    }
     return this.flush();
   }
 
@@ -66,21 +62,29 @@ export class RowReleaser {
   }
 
   private async flushOnce(): Promise<void> {
-    let released = false;
-    for (const [eventId, token] of this.pending) {
-      try {
-        released = (await this.queue.release(eventId, token, true)) || released;
-        this.pending.delete(eventId);
-      } catch (error) {
-        if (!isDatabaseUnavailable(error)) {
-          this.pending.delete(eventId);
+    if (this.pending.size === 0) {
+      return;
+    }
+    const rows = [...this.pending].map(([eventId, token]) => ({ eventId, token }));
+    try {
+      const released = await this.queue.release(rows, true);
+      this.forget(rows);
+      if (released > 0) {
+        for (const listener of this.listeners) {
+          listener();
         }
-        break;
+      }
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) {
+        this.forget(rows); // not an outage: their leases run out instead
       }
     }
-    if (released) {
-      for (const listener of this.listeners) {
-        listener();
+  }
+
+  private forget(rows: HeldRow[]): void {
+    for (const row of rows) {
+      if (this.pending.get(row.eventId) === row.token) {
+        this.pending.delete(row.eventId);
       }
     }
   }

@@ -172,8 +172,13 @@ export class ReconcileRepository {
     return rows[0].missing;
   }
 
-  async finishRun(runId: string, status: 'succeeded' | 'failed', error: string | null): Promise<void> {
-    await sql(this.db, `UPDATE reconcile_runs SET status = $2, error = $3, finished_at = now() WHERE id = $1`, [
+  async finishRun(
+    manager: Executor,
+    runId: string,
+    status: 'succeeded' | 'failed',
+    error: string | null,
+  ): Promise<void> {
+    await sql(manager, `UPDATE reconcile_runs SET status = $2, error = $3, finished_at = now() WHERE id = $1`, [
       runId,
       status,
       error,
@@ -185,11 +190,12 @@ export class ReconcileRepository {
    * it listed a range that covers it. Called by the holder of the sweep lock.
    */
   async recordOutcome(
+    manager: Executor,
     outcome: { succeeded: true; checkpointAt: Date | null } | { succeeded: false; kind: FailureKind; error: string },
     accountId = PLATFORM,
   ): Promise<void> {
     await sql(
-      this.db,
+      manager,
       `INSERT INTO reconcile_checkpoints AS c
          (account_id, checkpoint_at, last_outcome, last_failure_kind, last_error, last_success_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, CASE WHEN $3 = 'succeeded' THEN now() END, now())

@@ -258,15 +258,21 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
     const recoveredTotal = [...recovered.values()].reduce((a, b) => a + b, 0);
     this.metrics.reconcileRunFinished(succeeded ? 'succeeded' : 'failed');
     try {
-      await this.repository.finishRun(plan.id, succeeded ? 'succeeded' : 'failed', error);
+      const kind: FailureKind = isKeyRefused(failure) ? 'key_refused' : 'failing';
+      const previous = plan.dryRun ? null : await this.repository.state();
+      // Together, so that whoever sees the run ended also sees the checkpoint it moved.
+      await this.db.transaction(async (tx) => {
+        if (!plan.dryRun) {
+          await this.repository.recordOutcome(
+            tx,
+            succeeded
+              ? { succeeded: true, checkpointAt: plan.coversCheckpoint ? plan.until : null }
+              : { succeeded: false, kind, error: error ?? '' },
+          );
+        }
+        await this.repository.finishRun(tx, plan.id, succeeded ? 'succeeded' : 'failed', error);
+      });
       if (!plan.dryRun) {
-        const previous = await this.repository.state();
-        const kind: FailureKind = isKeyRefused(failure) ? 'key_refused' : 'failing';
-        await this.repository.recordOutcome(
-          succeeded
-            ? { succeeded: true, checkpointAt: plan.coversCheckpoint ? plan.until : null }
-            : { succeeded: false, kind, error: error ?? '' },
-        );
         this.alerts.outcome(previous, succeeded ? null : { kind, error: error ?? '' });
         await this.status.refresh().catch(() => undefined);
       }

@@ -12,11 +12,9 @@ describe('billing under concurrency', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    // Two replicas that each run one attempt at a time.
-    apps = [
-      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', RETRY_CRON: '0 0 1 1 *' }),
-      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', RETRY_CRON: '0 0 1 1 *' }),
-    ];
+    // Two replicas that each hold and run one event at a time.
+    const oneAtATime = { WORKER_CONCURRENCY: '1', WORKER_BATCH_SIZE: '1', RETRY_CRON: '0 0 1 1 *' };
+    apps = [await startTestApp(db.url, oneAtATime), await startTestApp(db.url, oneAtATime)];
   });
   afterAll(async () => {
     await Promise.all(apps.map((a) => a.close()));

@@ -241,8 +241,8 @@ describe('wallet top-ups under concurrency', () => {
   it('the session and intent events of one top-up, handled at the same moment on two replicas: one credit', async () => {
     const db = await createTestDatabase();
     const apps = [
-      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', RETRY_CRON: '0 0 1 1 *' }),
-      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', RETRY_CRON: '0 0 1 1 *' }),
+      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', WORKER_BATCH_SIZE: '1', RETRY_CRON: '0 0 1 1 *' }),
+      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', WORKER_BATCH_SIZE: '1', RETRY_CRON: '0 0 1 1 *' }),
     ];
     try {
       for (let round = 0; round < 8; round++) {
@@ -283,8 +283,8 @@ describe('the payment method of a top-up whose PaymentIntent lacks the purpose, 
   it('the session and the intent, each past its check of the other, on two replicas: the method is saved', async () => {
     const db = await createTestDatabase();
     const apps = [
-      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', RETRY_CRON: '0 0 1 1 *' }),
-      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', RETRY_CRON: '0 0 1 1 *' }),
+      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', WORKER_BATCH_SIZE: '1', RETRY_CRON: '0 0 1 1 *' }),
+      await startTestApp(db.url, { WORKER_CONCURRENCY: '1', WORKER_BATCH_SIZE: '1', RETRY_CRON: '0 0 1 1 *' }),
     ];
     try {
       for (let round = 0; round < 4; round++) {
@@ -328,11 +328,13 @@ describe('wallet top-ups racing with the user link', () => {
     const apps = [
       await startTestApp(db.url, {
         WORKER_CONCURRENCY: '1',
+        WORKER_BATCH_SIZE: '1',
         RETRY_CRON: '0 0 1 1 *',
         RETRY_BASE_DELAY_SECONDS: '0.05',
       }),
       await startTestApp(db.url, {
         WORKER_CONCURRENCY: '1',
+        WORKER_BATCH_SIZE: '1',
         RETRY_CRON: '0 0 1 1 *',
         RETRY_BASE_DELAY_SECONDS: '0.05',
       }),

@@ -1,3 +1,5 @@
+import { CUSTOMER_EVENTS_SQL } from '../../src/admin/customer-events.repository';
+import { STATS_SQL } from '../../src/admin/stats.repository';
 import { CUSTOMERS_OF_USER } from '../../src/billing/billing.repository';
 import { Database } from '../../src/database/database';
 import { createTestDatabase, TestDatabase } from '../support/database';
@@ -78,6 +80,91 @@ describe('query plans on the service connections', () => {
     } finally {
       runner.release();
     }
+  });
+
+  // The console's charts and customer page: index range scans, never a scan of every event.
+  describe('with 30,000 events over ten days', () => {
+    beforeAll(async () => {
+      await db.pool.query(
+        `INSERT INTO subscription_events (stripe_event_id, event_type, status, payload, event_created_at,
+                                          received_at, processed_at)
+         SELECT 'evt_plan_' || g, 'customer.subscription.updated', 'processed',
+                jsonb_build_object('id', 'evt_plan_' || g, 'data', jsonb_build_object('object',
+                  jsonb_build_object('object', 'subscription', 'id', 'sub_plan_' || g, 'customer', 'cus_plan_' || CASE WHEN g % 10 = 0 THEN 'busy' ELSE (g % 3000)::text END,
+                                     'filler', repeat('x', 500)))),
+                now() - g * interval '28.8 seconds', now() - g * interval '28.8 seconds', now() - g * interval '28.8 seconds'
+           FROM generate_series(1, 30000) g`,
+      );
+      await db.pool.query(
+        `INSERT INTO webhook_dead_letter_queue (event_id, stripe_event_id, event_type, retry_count, created_at)
+         SELECT id, stripe_event_id, event_type, 10, received_at FROM subscription_events WHERE id % 50 = 0`,
+      );
+      await db.pool.query('VACUUM ANALYZE subscription_events');
+      await db.pool.query('VACUUM ANALYZE webhook_dead_letter_queue');
+    });
+
+    const explain = async (text: string, params: unknown[]): Promise<string> => {
+      const runner = await rowsOf(source);
+      try {
+        const plan = (await runner.query(`EXPLAIN ${text}`, params)) as Array<{ 'QUERY PLAN': string }>;
+        return plan.map((row) => row['QUERY PLAN']).join('\n');
+      } finally {
+        runner.release();
+      }
+    };
+
+    it.each([
+      ['1 minute', 60],
+      ['15 minutes', 96],
+      ['1 hour', 168],
+    ])('GET /admin/stats (%s buckets) counts each source through its index', async (width, count) => {
+      const text = await explain(STATS_SQL, [width, count]);
+      expect(text).not.toMatch(/Seq Scan on (subscription_events|webhook_dead_letter_queue)/);
+      expect(text).toMatch(/Index Only Scan using subscription_events_received_at_idx/);
+      expect(text).toMatch(/Index Only Scan using subscription_events_processed_at_idx/);
+      expect(text).toMatch(/Index Only Scan using webhook_dead_letter_queue_created_idx/);
+      expect(text).toMatch(/webhook_retry_counts_minute_idx/);
+    });
+
+    it('GET /admin/stats counts what the window holds', async () => {
+      const runner = await rowsOf(source);
+      try {
+        const rows = (await runner.query(STATS_SQL, ['1 hour', 168])) as Array<{ received: number; dead: number }>;
+        const [direct] = (await runner.query(
+          `SELECT (SELECT count(*)::int FROM subscription_events WHERE received_at >= w) AS received,
+                  (SELECT count(*)::int FROM webhook_dead_letter_queue WHERE created_at >= w) AS dead
+             FROM (SELECT date_bin('1 hour', now(), timestamptz 'epoch') - interval '167 hours' AS w) b`,
+        )) as Array<{ received: number; dead: number }>;
+        expect(direct.received).toBeGreaterThan(20_000); // about 7 of the 10 days
+        expect({
+          received: rows.reduce((sum, r) => sum + r.received, 0),
+          dead: rows.reduce((sum, r) => sum + r.dead, 0),
+        }).toEqual(direct);
+      } finally {
+        runner.release();
+      }
+    });
+
+    it.each([false, true])(
+      'GET /admin/customers/:id/events (cursor: %s) reads the customer index (in its order for a first page)',
+      async (after) => {
+        // A cursor in the middle of the ten days.
+        const middle = String((Date.now() - 5 * 86_400_000) * 1000);
+        const params = (customer: string): unknown[] => (after ? [customer, 51, middle, '999999'] : [customer, 51]);
+        // 3,000 events: the first page walks the index in order and stops after the page.
+        const busy = await explain(CUSTOMER_EVENTS_SQL(after), params('cus_plan_busy'));
+        expect(busy).toMatch(/(Index Scan using|Bitmap Index Scan on) subscription_events_customer_idx/);
+        expect(busy).not.toMatch(/Seq Scan on subscription_events/);
+        if (!after) {
+          expect(busy).toMatch(/Index Scan using subscription_events_customer_idx/);
+          expect(busy).not.toMatch(/Sort/);
+        }
+        // A handful of events: fetched through the index (sorting ten rows may then be cheaper).
+        const quiet = await explain(CUSTOMER_EVENTS_SQL(after), params('cus_plan_7'));
+        expect(quiet).toMatch(/(Index Scan using|Bitmap Index Scan on) subscription_events_customer_idx/);
+        expect(quiet).not.toMatch(/Seq Scan on subscription_events/);
+      },
+    );
   });
 });
 

@@ -335,9 +335,9 @@ describe('admin API', () => {
     for (const path of [
       `/admin/audit-log?cursor=${cursor({ id: '9999999999999999999' })}`,
       `/admin/audit-log?cursor=${cursor({ id: '9223372036854775808' })}`,
-      `/admin/retry-queue?cursor=${cursor({ d: '9999999999999999999', e: '1' })}`,
-      `/admin/retry-queue?cursor=${cursor({ d: '9223372036854775807', e: '1' })}`,
-      `/admin/retry-queue?cursor=${cursor({ d: '1', e: '9999999999999999999' })}`,
+      `/admin/retry-queue?cursor=${cursor({ q: '9999999999999999999', e: '1' })}`,
+      `/admin/retry-queue?cursor=${cursor({ q: '9223372036854775807', e: '1' })}`,
+      `/admin/retry-queue?cursor=${cursor({ q: '1', e: '9999999999999999999' })}`,
       `/admin/dead-letters?cursor=${cursor({ c: '2026-13-45T25:61:61Z', i: uuid })}`,
       `/admin/dead-letters?cursor=${cursor({ c: '2026-02-30T00:00:00.000Z', i: uuid })}`,
       `/admin/dead-letters?cursor=${cursor({ c: '0000-01-01T00:00:00.000Z', i: uuid })}`,
@@ -348,7 +348,7 @@ describe('admin API', () => {
     // The largest values that are in range still answer a page.
     for (const path of [
       `/admin/audit-log?cursor=${cursor({ id: '9223372036854775807' })}`,
-      `/admin/retry-queue?cursor=${cursor({ d: '8640000000000000000', e: '9223372036854775807' })}`,
+      `/admin/retry-queue?cursor=${cursor({ q: '8640000000000000000', e: '9223372036854775807' })}`,
       `/admin/dead-letters?cursor=${cursor({ c: '9999-12-31T23:59:59.999Z', i: uuid })}`,
     ]) {
       const res = await get(path);

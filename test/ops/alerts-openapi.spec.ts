@@ -88,6 +88,8 @@ describe('OpenAPI', () => {
       expect(Object.keys(document.paths).sort()).toEqual(
         [
           '/admin/audit-log',
+          '/admin/console',
+          '/admin/customers/{customerId}/events',
           '/admin/dead-letters',
           '/admin/dead-letters/replay',
           '/admin/dead-letters/{id}',
@@ -98,6 +100,7 @@ describe('OpenAPI', () => {
           '/admin/reconcile/runs',
           '/admin/reconcile/runs/{id}',
           '/admin/retry-queue',
+          '/admin/stats',
           '/health/live',
           '/health/ready',
           '/health/webhooks',
@@ -124,6 +127,9 @@ describe('OpenAPI', () => {
         responses: { '200': { content: { 'text/plain': expect.anything() } } },
       });
       expect(document.paths['/metrics'].get.security).toBeUndefined();
+      // The console page is public (it holds no data); the routes it calls are not.
+      expect(document.paths['/admin/console'].get.security).toBeUndefined();
+      expect(document.paths['/admin/stats'].get.security).toEqual([{ bearer: [] }]);
       const ui = await t.http.get('/docs');
       expect(ui.status).toBe(200);
       expect(ui.text).toContain('swagger');

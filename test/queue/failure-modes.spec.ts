@@ -12,9 +12,14 @@ import { waitUntil } from '../support/wait';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `n` queued events of `type` (see enqueueEvents). */
-function enqueue(db: TestDatabase, type: string, n: number, attempts = 0, dueInSeconds = 0): Promise<string[]> {
+function enqueue(
+  db: TestDatabase,
+  type: string,
+  n: number,
+  options: { attempts?: number; claims?: number; dueInSeconds?: number } = {},
+): Promise<string[]> {
   const events = Array.from({ length: n }, () => stripeEvent(type, { id: randomId('obj') }));
-  return enqueueEvents(db.pool, events, { attempts, dueInSeconds });
+  return enqueueEvents(db.pool, events, options);
 }
 
 describe('failure modes of the processing engine', () => {
@@ -132,7 +137,7 @@ describe('failure modes of the processing engine', () => {
         ran++;
         return Promise.resolve();
       });
-      const [id] = await enqueue(db, 'test.crash_loop', 1, 3); // three claims already counted, none settled
+      const [id] = await enqueue(db, 'test.crash_loop', 1, { claims: 3 }); // claimed three times, never settled
       const state = await settle(t, db.pool, id);
       expect(state.status).toBe('dead');
       expect(state.last_error).toMatch(/RETRY_MAX_ATTEMPTS/);

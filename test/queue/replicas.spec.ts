@@ -110,14 +110,15 @@ describe('many replicas sharing one queue', () => {
       await t.app.get(Dispatcher).whenIdle();
       expect(await eventState(db.pool, 'evt_crash_1')).toMatchObject({ status: 'pending', attempts: 0 });
       const { rows: leased } = await db.pool.query(
-        'SELECT attempts, locked_by FROM webhook_retry_queue WHERE event_id = $1',
+        'SELECT attempts, claims, locked_by FROM webhook_retry_queue WHERE event_id = $1',
         [held.eventId],
       );
-      expect(leased).toEqual([{ attempts: 1, locked_by: 'doomed-replica' }]);
+      expect(leased).toEqual([{ attempts: 0, claims: 1, locked_by: 'doomed-replica' }]);
 
-      // After the lease: claimed again (the dead attempt counts) and finished.
+      // After the lease: claimed again and finished. The dead replica's run never reported a result: it
+      // counts as a claim (which catches crash loops), not as an attempt.
       const state = await settle(t, db.pool, 'evt_crash_1', leaseMs + 10_000);
-      expect(state).toEqual({ status: 'processed', attempts: 2, last_error: null });
+      expect(state).toEqual({ status: 'processed', attempts: 1, last_error: null });
       const { rows: effects } = await db.pool.query(`SELECT replica FROM test_effects WHERE event_id = 'evt_crash_1'`);
       expect(effects).toEqual([{ replica: 'survivor' }]);
 
@@ -126,10 +127,10 @@ describe('many replicas sharing one queue', () => {
       const late = {
         retry: await queue.scheduleRetry(held, 'late failure', 1),
         deadLetter: await queue.deadLetter(held, 'late death'),
-        release: await queue.release(held.eventId, held.token, true),
+        release: (await queue.release([held], true)) > 0,
       };
       expect(late).toEqual({ retry: false, deadLetter: null, release: false });
-      expect(await eventState(db.pool, 'evt_crash_1')).toEqual({ status: 'processed', attempts: 2, last_error: null });
+      expect(await eventState(db.pool, 'evt_crash_1')).toEqual({ status: 'processed', attempts: 1, last_error: null });
       expect(await count(db.pool, 'webhook_dead_letter_queue', `stripe_event_id = 'evt_crash_1'`)).toBe(0);
       expect(await count(db.pool, 'test_effects', `event_id = 'evt_crash_1'`)).toBe(1);
     } finally {

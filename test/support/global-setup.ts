@@ -62,6 +62,12 @@ export default async function globalSetup(): Promise<void> {
     ],
     { stdio: 'inherit' },
   );
+  // The console's bundle, where the service (run from its sources or from the test build) serves it.
+  execFileSync(
+    process.execPath,
+    [join(TEST_BUILD_DIR, 'scripts', 'build-console.js'), join(__dirname, '..', '..', 'dist', 'console')],
+    { stdio: 'inherit' },
+  );
 }
 
 export function withDatabase(url: string, database: string): string {

@@ -50,16 +50,23 @@ export async function settle(t: TestApp, pool: Pool, stripeEventId: string, time
 export async function enqueueEvents(
   pool: Pool,
   events: Array<Record<string, unknown>>,
-  options: { attempts?: number; dueInSeconds?: number } = {},
+  options: { attempts?: number; claims?: number; dueInSeconds?: number } = {},
 ): Promise<string[]> {
   for (const event of events) {
     await pool.query(
       `WITH e AS (
          INSERT INTO subscription_events (stripe_event_id, event_type, payload) VALUES ($1, $2, $3) RETURNING id
        )
-       INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, attempts, next_retry_at)
-       SELECT id, $1, $2, $4, now() + $5 * interval '1 second' FROM e`,
-      [event.id, event.type, JSON.stringify(event), options.attempts ?? 0, options.dueInSeconds ?? 0],
+       INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, attempts, claims, next_retry_at)
+       SELECT id, $1, $2, $4, $6, now() + $5 * interval '1 second' FROM e`,
+      [
+        event.id,
+        event.type,
+        JSON.stringify(event),
+        options.attempts ?? 0,
+        options.dueInSeconds ?? 0,
+        options.claims ?? 0,
+      ],
     );
   }
   return events.map((e) => e.id as string);

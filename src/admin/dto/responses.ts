@@ -80,6 +80,60 @@ export class ErrorDto {
   @ApiProperty() message!: string;
 }
 
+export class CustomerEventDto {
+  @ApiProperty() stripe_event_id!: string;
+  @ApiProperty() event_type!: string;
+  @ApiProperty({ enum: ['pending', 'processed', 'ignored', 'dead', 'discarded'] }) status!: string;
+  @ApiProperty({ description: 'handler runs since the event was last queued' }) attempts!: number;
+  @ApiProperty({ nullable: true, format: 'date-time', type: String, description: "the event's created" })
+  created!: string | null;
+  @ApiProperty({ format: 'date-time' }) received_at!: string;
+  @ApiProperty({ nullable: true, format: 'date-time', type: String }) processed_at!: string | null;
+  @ApiProperty({ nullable: true, type: String }) last_error!: string | null;
+}
+
+export class CustomerEventPageDto {
+  @ApiProperty({ type: [CustomerEventDto] }) items!: CustomerEventDto[];
+  @ApiProperty({ nullable: true, type: String, description: 'null on the last page' }) next_cursor!: string | null;
+}
+
+export class StatsBucketDto {
+  @ApiProperty({ format: 'date-time' }) start!: string;
+  @ApiProperty({ description: 'events stored' }) received!: number;
+  @ApiProperty({ description: 'events processed or ignored' }) processed!: number;
+  @ApiProperty({ description: 'failed attempts given another try' }) retried!: number;
+  @ApiProperty({ description: 'events moved to the dead-letter queue' }) dead!: number;
+}
+
+export class StatsDto {
+  @ApiProperty({ type: [StatsBucketDto], description: 'oldest first; the last is the current bucket' })
+  buckets!: StatsBucketDto[];
+}
+
+export class ChangeDto {
+  @ApiProperty({ example: 'subscriptions' }) table!: string;
+  @ApiProperty({ type: Object, example: { stripe_subscription_id: 'sub_123' }, description: 'primary key columns' })
+  key!: Record<string, unknown>;
+  @ApiProperty({ type: Object, nullable: true, description: 'the committed row; null for an insert' })
+  before!: Record<string, unknown> | null;
+  @ApiProperty({ type: Object, nullable: true, description: 'the row the handler leaves; null for a delete' })
+  after!: Record<string, unknown> | null;
+}
+
+export class DryRunDto {
+  @ApiProperty({ type: [ChangeDto] }) changes!: ChangeDto[];
+  @ApiProperty({
+    enum: ['processed', 'ignored', 'failed'],
+    description: 'what the attempt would end as (ignored: no handler for this type or mode; failed: see error)',
+  })
+  outcome!: string;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: 'the handler error, when it would fail (changes is then empty)',
+  })
+  error!: string | null;
+}
 export class ReconcileStartedDto {
   @ApiProperty({ format: 'uuid' }) run_id!: string;
 }

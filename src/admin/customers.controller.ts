@@ -1,0 +1,38 @@
+import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { checkedId } from '../billing/entitlements.controller';
+import { AdminTokenGuard } from '../common/admin-token.guard';
+import { CustomerEvent, CustomerEventsService } from './customer-events.service';
+import { PageQuery } from './dto/page.query';
+import { CustomerEventPageDto, ErrorDto } from './dto/responses';
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@ApiUnauthorizedResponse({ type: ErrorDto })
+@ApiBadRequestResponse({ type: ErrorDto, description: 'invalid_request (limit, cursor)' })
+@Controller('admin/customers')
+@UseGuards(AdminTokenGuard)
+export class CustomersController {
+  constructor(private readonly events: CustomerEventsService) {}
+
+  /**
+   * The events that concern a customer (the event's object is the customer, or names it in
+   * `customer`), newest `created` first.
+   */
+  @Get(':customerId/events')
+  @ApiOkResponse({ type: CustomerEventPageDto })
+  @ApiNotFoundResponse({ type: ErrorDto, description: 'no such customer, and no event names it' })
+  list(
+    @Param('customerId') customerId: string,
+    @Query() query: PageQuery,
+  ): Promise<{ items: CustomerEvent[]; next_cursor: string | null }> {
+    return this.events.list(checkedId(customerId, 'customer id'), query.limit, query.cursor);
+  }
+}
