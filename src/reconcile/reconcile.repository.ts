@@ -172,6 +172,11 @@ export class ReconcileRepository {
     return rows[0].missing;
   }
 
+  /** Counts listed events a run could not store (see storePage's callers). */
+  async addListed(runId: string, n: number): Promise<void> {
+    await sql(this.db, 'UPDATE reconcile_runs SET listed = listed + $2 WHERE id = $1', [runId, n]);
+  }
+
   async finishRun(
     manager: Executor,
     runId: string,

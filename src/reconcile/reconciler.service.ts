@@ -359,6 +359,7 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
             { eventId: event.id, eventType: event.type, error: describeStripeError(single) },
             'listed event cannot be stored (PostgreSQL refuses its JSON); skipped',
           );
+          await this.repository.addListed(runId, 1);
         }
       }
     }

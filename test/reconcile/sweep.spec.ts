@@ -260,6 +260,18 @@ describe('the reconciliation sweep', () => {
     expect(await count(db.pool, 'subscription_events', `status = 'processed'`)).toBe(250);
   });
 
+  it('skips (and logs) an event PostgreSQL cannot store, instead of failing every sweep on it', async () => {
+    t = await startPullingApp(db.url, fake);
+    const now = await dbNow(db.pool);
+    const events = stripeEvents(5, now - 300, 60);
+    events[2].data.object.metadata = { note: 'nul \u0000 here' }; // jsonb refuses \u0000
+    fake.addEvents(events);
+    const id = (await sweep(t)) as string;
+    expect(await run(db.pool, id)).toMatchObject({ status: 'succeeded', listed: 5, recovered: 4 });
+    expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [events[2].id])).toBe(0);
+    expect(await checkpoint(db.pool)).not.toBeNull();
+  });
+
   it('without a key nothing calls Stripe and the service runs as today', async () => {
     t = await startPullingApp(db.url, fake, { STRIPE_API_KEY: '' });
     fake.addEvents(stripeEvents(3, (await dbNow(db.pool)) - 300, 100));
