@@ -273,7 +273,7 @@ function report(out) {
                 ms(r.max),
                 `${Object.entries(r.statuses)
                   .map(([s, k]) => `${k}×${s}`)
-                  .join(' ')}${r.unexpected ? `, ${r.unexpected} not in the SPEC's shape` : ''}`,
+                  .join(' ')}${r.unexpected ? `, ${r.unexpected} not in the documented shape` : ''}`,
               ],
         ),
         ...(out.deepWalk

@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Stripe from 'stripe';
+import { errorMessage } from '../src/common/error-message';
 import { readEnvironment } from '../src/config/environment-source';
+import { dataDirectory, Environment } from '../src/config/environment-variables';
 import { fixtureEvent, fixtureNames, newWorld } from './stripe-fixtures';
 
 const USAGE = `usage: npm run send-event -- <event-type> [options]
@@ -85,12 +87,12 @@ function fixtureFor(type: string, variant: string | undefined): string {
   throw new Error(`no fixture for ${wanted}; available:\n  ${names.join('\n  ')}`);
 }
 
-function configuredSecret(env: Record<string, string | undefined>): string {
+function configuredSecret(env: Environment): string {
   const fromEnv = env.STRIPE_WEBHOOK_SECRET?.split(',')[0]?.trim();
   if (fromEnv) {
     return fromEnv;
   }
-  const file = join(env.DATA_DIR?.trim() || '.data', 'dev-secrets.json');
+  const file = join(dataDirectory(env), 'dev-secrets.json');
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { STRIPE_WEBHOOK_SECRET?: string };
     if (saved.STRIPE_WEBHOOK_SECRET) {
@@ -103,6 +105,6 @@ function configuredSecret(env: Record<string, string | undefined>): string {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : String(error));
+  console.error(errorMessage(error));
   process.exitCode = 1;
 });

@@ -6,9 +6,10 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { AppValidationPipe } from './common/app-validation.pipe';
-import { LifecycleService } from './common/lifecycle.service';
-import { AppConfig, Environment } from './config/app-config';
+import { LifecycleService } from './core/lifecycle.service';
+import { AppConfig } from './config/app-config';
 import { withDevelopmentSecrets } from './config/development-secrets';
+import type { Environment } from './config/environment-variables';
 import { resolveDatabase } from './database/database-location';
 import { MetricsService } from './metrics/metrics.service';
 import { webhookMetrics } from './metrics/webhook-metrics.middleware';
@@ -18,9 +19,8 @@ import { leaseMs } from './queue/retry-policy';
 const API_BODY_LIMIT = '256kb';
 
 /**
- * Builds the application exactly as it runs, for main and for tests. The webhook route gets its
- * body as raw bytes, limited to WEBHOOK_MAX_BODY_BYTES: the signature is computed over those bytes,
- * and no parser may refuse the request before the signature is checked.
+ * Builds the application as it runs, for main and tests. The webhook route takes raw bytes: the
+ * signature is over them, and no parser may refuse a request before the signature is checked.
  */
 export async function createApp(config: AppConfig): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {

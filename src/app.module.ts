@@ -5,7 +5,7 @@ import { AdminModule } from './admin/admin.module';
 import { BillingModule } from './billing/billing.module';
 import { loggerOptions } from './common/logger-options';
 import { AppConfig } from './config/app-config';
-import { CoreModule } from './config/core.module';
+import { CoreModule } from './core/core.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';

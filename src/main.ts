@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { startService } from './app-setup';
+import { errorMessage } from './common/error-message';
 import { ConfigurationError } from './config/app-config';
 import { readEnvironment } from './config/environment-source';
 
@@ -10,7 +11,7 @@ async function main(): Promise<void> {
   try {
     service = await startService(readEnvironment(), print);
   } catch (error) {
-    print(error instanceof ConfigurationError ? error.message : `Start-up failed: ${describe(error)}`);
+    print(error instanceof ConfigurationError ? error.message : `Start-up failed: ${errorMessage(error)}`);
     process.exit(1);
   }
   print(`stripe-webhook-processor listening on ${service.url} (POST /webhooks/stripe)`);
@@ -30,17 +31,13 @@ async function main(): Promise<void> {
     service.stop().then(
       () => process.exit(0),
       (error: unknown) => {
-        print(`shutdown failed: ${describe(error)}`);
+        print(`shutdown failed: ${errorMessage(error)}`);
         process.exit(1);
       },
     );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 void main();

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BillingModule } from '../billing/billing.module';
 import { QueueModule } from '../queue/queue.module';
 import { ReconcileModule } from '../reconcile/reconcile.module';
 import { AuditLogController } from './audit-log.controller';
@@ -11,14 +12,16 @@ import { DeadLettersController } from './dead-letters.controller';
 import { DeadLettersService } from './dead-letters.service';
 import { EventsController } from './events.controller';
 import { ReconcileController } from './reconcile.controller';
+import { EventsService } from './events.service';
 import { ReprocessDryRunService } from './reprocess-dry-run.service';
 import { RetryQueueController } from './retry-queue.controller';
+import { RetryQueueService } from './retry-queue.service';
 import { StatsController } from './stats.controller';
 import { StatsRepository } from './stats.repository';
 import { StatsService } from './stats.service';
 
 @Module({
-  imports: [QueueModule, ReconcileModule],
+  imports: [QueueModule, BillingModule, ReconcileModule],
   controllers: [
     DeadLettersController,
     RetryQueueController,
@@ -32,6 +35,8 @@ import { StatsService } from './stats.service';
   providers: [
     AuditService,
     DeadLettersService,
+    EventsService,
+    RetryQueueService,
     CustomerEventsRepository,
     CustomerEventsService,
     StatsRepository,

@@ -1,4 +1,6 @@
 import { Injectable } from '@nestjs/common';
+import { BIGINT } from '../common/cursor';
+import { Page, PageRequest, readPage } from '../common/paging';
 import { Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 
@@ -34,8 +36,17 @@ export class AuditService {
     );
   }
 
-  /** Newest first, after id `before` when given. */
-  async list(limit: number, before?: string): Promise<AuditRecord[]> {
+  /** Newest first. */
+  list(query: PageRequest): Promise<Page<AuditRecord>> {
+    return readPage(
+      query,
+      { id: BIGINT },
+      (limit, after) => this.read(limit, after?.id),
+      (last) => ({ id: String(last.id) }),
+    );
+  }
+
+  private async read(limit: number, before: string | undefined): Promise<AuditRecord[]> {
     const { rows } = await sql<AuditRecord & { id: string }>(
       this.db,
       `SELECT id, actor, action, target, result, details, created_at

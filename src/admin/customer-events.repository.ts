@@ -21,12 +21,9 @@ export interface CustomerEventRow {
 const CURSOR_TIME = `(timestamptz 'epoch' + $3::bigint * interval '1 microsecond')`;
 
 /**
- * The events of one customer ($1), newest `created` first, after the (sort time, id) of `after`.
- * The WHERE and ORDER BY repeat the expressions of subscription_events_customer_idx, so that this is
- * one index range scan in order, stopping after $2 rows. The cursor's (time, id) comparison is
- * spelled out rather than a row comparison, whose selectivity PostgreSQL guesses so low that it
- * preferred fetching and sorting every older event of a busy customer. `attempts` and `last_error` come from the
- * queue row while the event is queued, as for GET /admin/events/:id.
+ * A customer's events ($1), newest `created` first, after (sort time, id): subscription_events_customer_idx's
+ * expressions, for one ordered index range scan. The cursor comparison is spelled out: PostgreSQL
+ * misjudges a row comparison's selectivity, and sorted every older event of a busy customer.
  */
 export const CUSTOMER_EVENTS_SQL = (after: boolean): string => `SELECT e.stripe_event_id, e.event_type, e.status,
               COALESCE(q.attempts, e.attempts) AS attempts,
@@ -56,10 +53,5 @@ export class CustomerEventsRepository {
       after ? [customerId, limit, after.sortUs, after.eventKey] : [customerId, limit],
     );
     return rows;
-  }
-
-  async customerExists(customerId: string): Promise<boolean> {
-    const { rows } = await sql(this.db, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
-    return rows.length > 0;
   }
 }

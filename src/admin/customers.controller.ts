@@ -7,8 +7,9 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import { checkedId } from '../billing/entitlements.controller';
 import { AdminTokenGuard } from '../common/admin-token.guard';
+import type { Page } from '../common/paging';
+import { StoredIdPipe } from '../common/stored-id.pipe';
 import { CustomerEvent, CustomerEventsService } from './customer-events.service';
 import { PageQuery } from './dto/page.query';
 import { CustomerEventPageDto, ErrorDto } from './dto/responses';
@@ -30,9 +31,9 @@ export class CustomersController {
   @ApiOkResponse({ type: CustomerEventPageDto })
   @ApiNotFoundResponse({ type: ErrorDto, description: 'no such customer, and no event names it' })
   list(
-    @Param('customerId') customerId: string,
+    @Param('customerId', new StoredIdPipe('customer')) customerId: string,
     @Query() query: PageQuery,
-  ): Promise<{ items: CustomerEvent[]; next_cursor: string | null }> {
-    return this.events.list(checkedId(customerId, 'customer id'), query.limit, query.cursor);
+  ): Promise<Page<CustomerEvent>> {
+    return this.events.list(customerId, query);
   }
 }

@@ -11,13 +11,16 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { AdminTokenGuard } from '../common/admin-token.guard';
+import type { Page } from '../common/paging';
+import { uuidPipe } from '../common/uuid.pipe';
 import type { DeadLetterDetail, DeadLetterItem } from '../queue/dead-letters.repository';
 import { Actor } from './actor.decorator';
 import { DeadLettersService } from './dead-letters.service';
 import { DeadLettersQuery } from './dto/page.query';
 import { ReplayDeadLettersBody } from './dto/replay-dead-letters.body';
 import { DeadLetterDetailDto, DeadLetterPageDto, ErrorDto, ReplayedDto } from './dto/responses';
-import { UuidPipe } from './uuid.pipe';
+
+const deadLetterIdPipe = uuidPipe('dead letter');
 
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -31,7 +34,7 @@ export class DeadLettersController {
   /** Open dead letters, newest first. */
   @Get()
   @ApiOkResponse({ type: DeadLetterPageDto })
-  list(@Query() query: DeadLettersQuery): Promise<{ items: DeadLetterItem[]; next_cursor: string | null }> {
+  list(@Query() query: DeadLettersQuery): Promise<Page<DeadLetterItem>> {
     return this.deadLetters.list(query);
   }
 
@@ -50,7 +53,7 @@ export class DeadLettersController {
   @Get(':id')
   @ApiOkResponse({ type: DeadLetterDetailDto })
   @ApiNotFoundResponse({ type: ErrorDto })
-  find(@Param('id', UuidPipe) id: string): Promise<DeadLetterDetail> {
+  find(@Param('id', deadLetterIdPipe) id: string): Promise<DeadLetterDetail> {
     return this.deadLetters.find(id);
   }
 
@@ -59,7 +62,7 @@ export class DeadLettersController {
   @ApiAcceptedResponse({ type: ReplayedDto })
   @ApiNotFoundResponse({ type: ErrorDto })
   @ApiConflictResponse({ type: ErrorDto, description: 'already replayed or discarded' })
-  replayOne(@Param('id', UuidPipe) id: string, @Actor() actor: string): Promise<{ replayed: 1 }> {
+  replayOne(@Param('id', deadLetterIdPipe) id: string, @Actor() actor: string): Promise<{ replayed: 1 }> {
     return this.deadLetters.replayOne(id, actor);
   }
 
@@ -69,7 +72,7 @@ export class DeadLettersController {
   @ApiNoContentResponse()
   @ApiNotFoundResponse({ type: ErrorDto })
   @ApiConflictResponse({ type: ErrorDto, description: 'already replayed or discarded' })
-  discard(@Param('id', UuidPipe) id: string, @Actor() actor: string): Promise<void> {
+  discard(@Param('id', deadLetterIdPipe) id: string, @Actor() actor: string): Promise<void> {
     return this.deadLetters.discard(id, actor);
   }
 }

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { Database } from '../database/database';
 import { AppError, ErrorCode } from '../common/app-error';
-import { decodeCursor, encodeCursor, ISO_TIMESTAMP, UUID } from '../common/cursor';
+import { ISO_TIMESTAMP, UUID } from '../common/cursor';
+import { Page, readPage } from '../common/paging';
 import {
   DeadLetterDetail,
   DeadLetterItem,
@@ -25,21 +26,15 @@ export class DeadLettersService {
     private readonly worker: RetryWorker,
   ) {}
 
-  async list(query: DeadLettersQuery): Promise<{ items: DeadLetterItem[]; next_cursor: string | null }> {
-    const after = query.cursor ? decodeCursor(query.cursor, { c: ISO_TIMESTAMP, i: UUID }) : undefined;
-    const rows = await this.deadLetters.listOpen(
-      query.event_type,
-      query.limit + 1,
-      after && { createdAt: after.c, id: after.i },
-    );
-    const items = rows.slice(0, query.limit);
-    const last = items[items.length - 1];
-    return {
-      items,
+  list(query: DeadLettersQuery): Promise<Page<DeadLetterItem>> {
+    return readPage(
+      query,
+      { c: ISO_TIMESTAMP, i: UUID },
+      (limit, after) =>
+        this.deadLetters.listOpen(query.event_type, limit, after && { createdAt: after.c, id: after.i }),
       // created_at has millisecond precision (timestamptz(3)), so the cursor round-trips exactly.
-      next_cursor:
-        rows.length > query.limit && last ? encodeCursor({ c: last.created_at.toISOString(), i: last.id }) : null,
-    };
+      (last) => ({ c: last.created_at.toISOString(), i: last.id }),
+    );
   }
 
   async find(id: string): Promise<DeadLetterDetail> {

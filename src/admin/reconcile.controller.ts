@@ -12,7 +12,9 @@ import {
 } from '@nestjs/swagger';
 import { AdminTokenGuard } from '../common/admin-token.guard';
 import { AppError, ErrorCode } from '../common/app-error';
-import { decodeCursor, encodeCursor, ISO_TIMESTAMP, UUID } from '../common/cursor';
+import { ISO_TIMESTAMP, UUID } from '../common/cursor';
+import { Page, readPage } from '../common/paging';
+import { uuidPipe } from '../common/uuid.pipe';
 import { Database } from '../database/database';
 import { ReconcileRepository, RunRecord } from '../reconcile/reconcile.repository';
 import { Reconciler } from '../reconcile/reconciler.service';
@@ -22,12 +24,12 @@ import { PageQuery } from './dto/page.query';
 import { ReconcileBody } from './dto/reconcile.body';
 import { ErrorDto, ReconcileRunDto, ReconcileRunPageDto, ReconcileStartedDto } from './dto/responses';
 
+@Controller('admin/reconcile')
+@UseGuards(AdminTokenGuard)
 @ApiTags('admin')
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ type: ErrorDto })
 @ApiBadRequestResponse({ type: ErrorDto, description: 'invalid_request' })
-@Controller('admin/reconcile')
-@UseGuards(AdminTokenGuard)
 export class ReconcileController {
   constructor(
     private readonly db: Database,
@@ -69,27 +71,21 @@ export class ReconcileController {
   /** Reconciliation runs, scheduled and admin, newest first. */
   @Get('runs')
   @ApiOkResponse({ type: ReconcileRunPageDto })
-  async list(@Query() query: PageQuery): Promise<{ items: RunRecord[]; next_cursor: string | null }> {
-    const after = query.cursor ? decodeCursor(query.cursor, { s: ISO_TIMESTAMP, i: UUID }) : undefined;
-    const rows = await this.runs.listRuns(query.limit + 1, after && { startedAt: after.s, id: after.i });
-    const items = rows.slice(0, query.limit);
-    const last = items[items.length - 1];
-    return {
-      items,
-      // started_at has millisecond precision (timestamptz(3)), so the cursor round-trips exactly.
-      next_cursor:
-        rows.length > query.limit && last ? encodeCursor({ s: last.started_at.toISOString(), i: last.id }) : null,
-    };
+  list(@Query() query: PageQuery): Promise<Page<RunRecord>> {
+    // started_at has millisecond precision (timestamptz(3)), so the cursor round-trips exactly.
+    return readPage(
+      query,
+      { s: ISO_TIMESTAMP, i: UUID },
+      (limit, after) => this.runs.listRuns(limit, after && { startedAt: after.s, id: after.i }),
+      (last) => ({ s: last.started_at.toISOString(), i: last.id }),
+    );
   }
 
   @Get('runs/:id')
   @ApiOkResponse({ type: ReconcileRunDto })
   @ApiNotFoundResponse({ type: ErrorDto })
-  async find(@Param('id') id: string): Promise<RunRecord> {
-    if (!UUID(id)) {
-      throw new AppError(ErrorCode.InvalidRequest, 'The run id must be a UUID.');
-    }
-    const run = await this.runs.findRun(id.toLowerCase());
+  async find(@Param('id', uuidPipe('reconciliation run')) id: string): Promise<RunRecord> {
+    const run = await this.runs.findRun(id);
     if (!run) {
       throw new AppError(ErrorCode.NotFound, `No reconciliation run ${id}.`);
     }

@@ -1,9 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppError, ErrorCode } from '../common/app-error';
 import { stripeEventFromPayload, StripeEvent } from '../common/stripe-event';
+import { runWithin } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { Connection, Database } from '../database/database';
 import { sql } from '../database/sql';
+import { describeFailure } from '../queue/event-processor';
 import { EventHandler, HandlerRegistry } from '../queue/handler-registry';
 import { AuditService } from './audit.service';
 
@@ -34,20 +36,8 @@ interface TableShape {
 const MAX_ERROR_LENGTH = 2_000;
 
 /**
- * POST /admin/events/:id/reprocess?dry_run=true: runs the event's registered handler, exactly as an
- * attempt would, in a transaction that is always rolled back, and lists the rows it would insert,
- * update or delete. No trigger is involved:
- * - the tables written are those with changes in pg_stat_xact_user_tables (this transaction's own);
- * - a row the transaction inserted or updated carries its xid as xmin: that is the `after`;
- * - the committed `before` is read on another connection, which never sees uncommitted writes;
- * - a row the transaction deleted still shows its xid as xmax to that other connection, and is gone
- *   from this one.
- * After-commit effects (alerts) are dropped, and a handler that fails leaves its connection dropped
- * rather than rolled back and reused, as in a real attempt (a statement still in flight must never
- * run outside the transaction). One dry run at a time per replica, so that it holds at most two
- * connections.
- *
- * This is the one place that knows how the handler's transaction is made (a Connection here).
+ * POST /admin/events/:id/reprocess?dry_run=true: the handler runs as an attempt would, in a
+ * transaction always rolled back, and what it changed is read from that transaction (README: "Dry runs").
  */
 @Injectable()
 export class ReprocessDryRunService {
@@ -104,7 +94,11 @@ export class ReprocessDryRunService {
     try {
       event = stripeEventFromPayload(rows[0].payload);
     } catch (error) {
-      return { changes: [], outcome: 'failed', error: `stored payload is not a Stripe event: ${describe(error)}` };
+      return {
+        changes: [],
+        outcome: 'failed',
+        error: `stored payload is not a Stripe event: ${describeFailure(error)}`,
+      };
     }
     // As in an attempt: an event of the other mode is ignored.
     const otherMode = this.config.stripeLivemode !== undefined && event.livemode !== this.config.stripeLivemode;
@@ -126,10 +120,16 @@ export class ReprocessDryRunService {
         [String(timeoutMs), String(timeoutMs * 2)],
       );
       try {
-        await this.bounded(connection, timeoutMs, () => handler(event, connection, { afterCommit: () => undefined }));
+        // Bounded in JavaScript too: past the limit its connection is dropped, so it cannot go on.
+        await runWithin(
+          () => handler(event, connection, { afterCommit: () => undefined }),
+          timeoutMs,
+          () => new Error(`handler timed out after ${timeoutMs} ms`),
+          () => connection.destroy(),
+        );
       } catch (error) {
         connection.destroy();
-        return { changes: [], outcome: 'failed', error: describe(error).slice(0, MAX_ERROR_LENGTH) };
+        return { changes: [], outcome: 'failed', error: describeFailure(error).slice(0, MAX_ERROR_LENGTH) };
       }
       const changes = await this.changes(connection);
       return { changes, outcome: 'processed', error: null };
@@ -143,28 +143,6 @@ export class ReprocessDryRunService {
         }
       }
     }
-  }
-
-  /** The handler bounded in JavaScript too: past the limit its connection is dropped, so it cannot go on. */
-  private bounded(runner: Connection, timeoutMs: number, work: () => Promise<unknown>): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`handler timed out after ${timeoutMs} ms`));
-        runner.destroy();
-      }, timeoutMs);
-      Promise.resolve()
-        .then(work)
-        .then(
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          (error: unknown) => {
-            clearTimeout(timer);
-            reject(error instanceof Error ? error : new Error(String(error)));
-          },
-        );
-    });
   }
 
   /** The rows this transaction inserted, updated or deleted, with their committed state. */
@@ -293,12 +271,4 @@ function keyOf(shape: TableShape, row: Row): Record<string, unknown> {
 
 function quote(identifier: string): string {
   return `"${identifier.replace(/"/g, '""')}"`;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const driverMessage = (error as { driverError?: { message?: string } }).driverError?.message;
-    return `${error.name}: ${driverMessage ?? error.message}`;
-  }
-  return String(error);
 }

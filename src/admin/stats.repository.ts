@@ -11,13 +11,8 @@ export interface StatsBucket {
 }
 
 /**
- * Per-bucket counts of the whole deployment's work, from the tables every replica writes ($1 the
- * bucket width, $2 the number of buckets, the last one being the current, partial bucket), aligned
- * on the epoch by the database clock. Each count is an index-only range scan over one bucket (see the
- * migration AdminConsoleIndexes1767830400000): when events were received, processed (processed_at is
- * set when an event is processed or ignored) and dead-lettered, and the per-minute retry counters.
- * Counting bucket by bucket reads each index entry once and needs no sort or hash of the rows
- * (grouping a week of events by date_bin made PostgreSQL sort them all on disk).
+ * Per-bucket counts of every replica's work ($1 the bucket width, $2 buckets, the last one partial):
+ * an index-only range scan per bucket and count, as grouping a week by date_bin sorted every event on disk.
  */
 export const STATS_SQL = `SELECT b.start,
               (SELECT count(*) FROM subscription_events

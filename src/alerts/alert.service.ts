@@ -1,12 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { errorMessage } from '../common/error-message';
 import { AppConfig } from '../config/app-config';
 
 const ALERT_TIMEOUT_MS = 5_000;
 
 /**
- * Posts `{"text": …}` to ALERT_WEBHOOK_URL (a Slack-compatible incoming webhook). Never throws and
- * never waits more than 5 s: an alert endpoint that fails or hangs must not affect processing.
- * The URL itself is a credential and is never logged.
+ * Posts `{"text": …}` to ALERT_WEBHOOK_URL; never throws or waits more than 5 s, so that a failing
+ * alert endpoint cannot affect processing. The URL is a credential and is never logged.
  */
 @Injectable()
 export class AlertService {
@@ -36,7 +36,7 @@ export class AlertService {
       }
       return true;
     } catch (error) {
-      this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'alert could not be sent');
+      this.logger.warn({ error: errorMessage(error) }, 'alert could not be sent');
       return false;
     }
   }

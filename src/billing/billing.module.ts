@@ -1,5 +1,6 @@
-import { Module } from '@nestjs/common';
+import { Module, OnModuleInit } from '@nestjs/common';
 import { AlertsModule } from '../alerts/alerts.module';
+import { HandlerRegistry } from '../queue/handler-registry';
 import { QueueModule } from '../queue/queue.module';
 import { StripeApiModule } from '../stripe/stripe-api.module';
 import { BillingRepository } from './billing.repository';
@@ -10,14 +11,14 @@ import { CustomerHandlers } from './handlers/customer.handlers';
 import { EntitlementSummaryHandlers } from './handlers/entitlement-summary.handlers';
 import { InvoiceHandlers } from './handlers/invoice.handlers';
 import { PaymentIntentHandlers } from './handlers/payment-intent.handlers';
-import { SubscriptionHandlers } from './handlers/subscription.handlers';
+import { SUBSCRIPTION_EVENTS, SubscriptionHandlers } from './handlers/subscription.handlers';
 import { UsageRepository } from './usage.repository';
 import { UsageService } from './usage.service';
 import { WalletUsageController } from './wallet-usage.controller';
 import { WalletRepository } from './wallet.repository';
 import { WalletService } from './wallet.service';
 
-/** One handler per Stripe event type, registered with the queue; the entitlements, wallet and usage APIs. */
+/** The handlers of the Stripe events it handles, registered with the queue below; the entitlements, wallet and usage APIs. */
 @Module({
   imports: [QueueModule, AlertsModule, StripeApiModule],
   controllers: [EntitlementsController, WalletUsageController],
@@ -37,4 +38,31 @@ import { WalletService } from './wallet.service';
   ],
   exports: [BillingRepository, EntitlementsService],
 })
-export class BillingModule {}
+export class BillingModule implements OnModuleInit {
+  constructor(
+    private readonly registry: HandlerRegistry,
+    private readonly checkout: CheckoutHandlers,
+    private readonly customers: CustomerHandlers,
+    private readonly subscriptions: SubscriptionHandlers,
+    private readonly invoices: InvoiceHandlers,
+    private readonly paymentIntents: PaymentIntentHandlers,
+    private readonly entitlementSummaries: EntitlementSummaryHandlers,
+  ) {}
+
+  onModuleInit(): void {
+    const on = this.registry.register.bind(this.registry);
+    on('checkout.session.completed', (event, tx, context) => this.checkout.completed(event, tx, context));
+    on('customer.created', (event, tx) => this.customers.upsert(event, tx));
+    on('customer.updated', (event, tx) => this.customers.upsert(event, tx));
+    on('customer.deleted', (event, tx) => this.customers.delete(event, tx));
+    for (const type of SUBSCRIPTION_EVENTS) {
+      on(type, (event, tx) => this.subscriptions.apply(event, tx));
+    }
+    on('invoice.paid', (event, tx) => this.invoices.paid(event, tx));
+    on('invoice.payment_succeeded', (event, tx) => this.invoices.paid(event, tx));
+    on('invoice.payment_failed', (event, tx, context) => this.invoices.paymentFailed(event, tx, context));
+    on('payment_intent.succeeded', (event, tx, context) => this.paymentIntents.succeeded(event, tx, context));
+    on('payment_intent.payment_failed', (event, tx, context) => this.paymentIntents.failed(event, tx, context));
+    on('entitlements.active_entitlement_summary.updated', (event, tx) => this.entitlementSummaries.replace(event, tx));
+  }
+}

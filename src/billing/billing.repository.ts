@@ -10,96 +10,14 @@ import type {
   SubscriptionState,
 } from './stripe-objects';
 
-/** Fills in a customer's user id and email when it has none ($1 customer, $2 user id, $3 email). */
-const COMPLETE_CUSTOMER = `UPDATE customers
-          SET user_id = coalesce(user_id, $2), email = coalesce(email, $3), updated_at = now()
-        WHERE stripe_customer_id = $1
-          AND ((user_id IS NULL AND $2::text IS NOT NULL) OR (email IS NULL AND $3::text IS NOT NULL))`;
-
-/**
- * Creates a customer known only from another object ($1 id, $2 user id, $3 email), or fills in the
- * user id and email it lacks, without locking the row unless something changes. Used as the first
- * CTEs of a statement; CUSTOMER_FLAGS then reports what the statement could see.
- */
-const ENSURE_CUSTOMER = `customer_inserted AS (
-         INSERT INTO customers (stripe_customer_id, user_id, email) VALUES ($1, $2, $3)
-         ON CONFLICT (stripe_customer_id) DO NOTHING
-         RETURNING 1
-       ), customer_completed AS (
-         ${COMPLETE_CUSTOMER} AND NOT EXISTS (SELECT 1 FROM customer_inserted)
-       )`;
-const CUSTOMER_FLAGS = `EXISTS (SELECT 1 FROM customer_inserted) AS customer_inserted,
-       EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $1) AS customer_visible`;
-
-/**
- * Marks the subscription ($1) as seen in subscription_user_links when it carries no user of its own
- * ($4): a Checkout Session's link committed meanwhile by a concurrent transaction then conflicts
- * with it (this statement waits for that transaction), and LINK_FLAGS tell whether it could see it.
- */
-const LINK_PROBE = `link_probe AS (
-         INSERT INTO subscription_user_links (stripe_subscription_id) SELECT $1 WHERE $4::text IS NULL
-         ON CONFLICT (stripe_subscription_id) DO NOTHING
-         RETURNING 1
-       )`;
-const LINK_FLAGS = `EXISTS (SELECT 1 FROM link_probe) AS link_inserted,
-       EXISTS (SELECT 1 FROM subscription_user_links WHERE stripe_subscription_id = $1) AS link_visible`;
-
-/**
- * The subscription's own metadata.user_id wins; without one the user stays as stored, or comes from
- * a Checkout Session that arrived first (subscription_user_links).
- *
- * Applies when: a deletion meets a live subscription (whatever its age: deletion is final); or the
- * event is the one applied (a reprocess) or newer, and either the row is live or the event is itself
- * a deletion. So a deleted row takes only newer deletions (a customer.subscription.deleted after an
- * update to 'canceled'), never a live state again.
- */
-const SUBSCRIPTION_UPSERT = `INSERT INTO subscriptions (
-         stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids, lookup_keys,
-         price_features, items, current_period_start, current_period_end, cancel_at_period_end, cancel_at,
-         canceled_at, ended_at, trial_start, trial_end, metadata, deleted,
-         last_event_created, last_event_rank, last_event_id)
-       VALUES ($1, $2, $3,
-               coalesce($4::text, (SELECT user_id FROM subscription_user_links WHERE stripe_subscription_id = $1)),
-               $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-       ON CONFLICT (stripe_subscription_id) DO UPDATE
-          SET stripe_customer_id = EXCLUDED.stripe_customer_id,
-              status = EXCLUDED.status,
-              user_id = coalesce($4::text, subscriptions.user_id, EXCLUDED.user_id),
-              price_ids = EXCLUDED.price_ids,
-              product_ids = EXCLUDED.product_ids,
-              lookup_keys = EXCLUDED.lookup_keys,
-              price_features = EXCLUDED.price_features,
-              items = EXCLUDED.items,
-              current_period_start = EXCLUDED.current_period_start,
-              current_period_end = EXCLUDED.current_period_end,
-              cancel_at_period_end = EXCLUDED.cancel_at_period_end,
-              cancel_at = EXCLUDED.cancel_at,
-              canceled_at = EXCLUDED.canceled_at,
-              ended_at = EXCLUDED.ended_at,
-              trial_start = EXCLUDED.trial_start,
-              trial_end = EXCLUDED.trial_end,
-              metadata = EXCLUDED.metadata,
-              deleted = EXCLUDED.deleted,
-              last_event_created = EXCLUDED.last_event_created,
-              last_event_rank = EXCLUDED.last_event_rank,
-              last_event_id = EXCLUDED.last_event_id,
-              updated_at = now()
-        WHERE (NOT subscriptions.deleted AND EXCLUDED.deleted)
-           OR ((NOT subscriptions.deleted OR EXCLUDED.deleted)
-               AND (subscriptions.last_event_id = EXCLUDED.last_event_id
-                    OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
-                     > (subscriptions.last_event_created, subscriptions.last_event_rank, subscriptions.last_event_id)))`;
-
 interface CustomerFlags {
   customer_inserted: boolean;
   customer_visible: boolean;
 }
 
 /**
- * The customers of a user ($1): linked directly, or through a subscription's user. A UNION of two
- * index lookups (customers_user_id_idx; subscriptions_user_id_idx then the customers' key): written
- * as one WHERE with OR, PostgreSQL cannot use an index for the IN (subquery) branch and scans every
- * customer on each request.
+ * The customers of a user ($1), directly or through a subscription: a UNION of two index lookups,
+ * because written with OR, PostgreSQL scans every customer on each request.
  */
 export const CUSTOMERS_OF_USER = `SELECT stripe_customer_id, user_id, deleted, updated_at
          FROM customers
@@ -125,30 +43,31 @@ interface LinkFlags {
   link_visible: boolean;
 }
 
-/** Renumbers a statement's $n placeholders by `offset`, to put other parameters before its own. */
-function shiftParams(text: string, offset: number): string {
-  return text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
+/** $1 to $8 of the customer upsert and deletion. */
+function customerParams(customer: CustomerState, order: EventOrder): unknown[] {
+  return [
+    customer.id,
+    customer.userId,
+    customer.email,
+    customer.name,
+    customer.metadata,
+    order.created,
+    order.rank,
+    order.eventId,
+  ];
 }
 
 /**
- * Billing SQL. Writes take the attempt's connection (they commit with the event). Each upsert
- * applies an event only if it is newer than the last one applied to that row, compared as
- * (created, rank, event id), so that the stored state is the newest event's whatever the order of
- * delivery or replay; concurrent writers serialise on the row and the same comparison decides.
- * The event last applied may be applied again (an operator reprocessing it after a handler fix:
- * the same event gives the same state), and a deletion applies whatever its age, being final.
+ * Billing SQL; writes take the attempt's connection, so they commit with the event. An upsert
+ * applies an event only if it is newer than the row's last one, by (created, rank, event id).
  */
 @Injectable()
 export class BillingRepository {
   constructor(private readonly db: Database) {}
 
   /**
-   * A customer known only from another object (a subscription, invoice, summary or checkout), with
-   * the user id or email it carries if the customer has none yet. Locks the customer row only when
-   * it adds something (ON CONFLICT DO UPDATE would lock it every time, serialising all events of
-   * one customer). When another transaction inserts the customer concurrently, this statement waits
-   * for it but cannot see the committed row (its snapshot is older), so a fresh statement adds
-   * what this one could not.
+   * A customer known only from another object, given the user id or email it carries if it has
+   * none; the row is locked only when something changes, so a customer's events do not serialise.
    */
   async ensureCustomer(
     manager: Executor,
@@ -156,19 +75,48 @@ export class BillingRepository {
     userId: string | null,
     email?: string | null,
   ): Promise<void> {
-    const params = [customerId, userId, email ?? null];
-    const { rows } = await sql<CustomerFlags>(manager, `WITH ${ENSURE_CUSTOMER} SELECT ${CUSTOMER_FLAGS}`, params);
-    await this.completeIfUnseen(manager, rows[0], params);
+    const { rows } = await sql<CustomerFlags>(
+      manager,
+      `WITH customer_inserted AS (
+         INSERT INTO customers (stripe_customer_id, user_id, email) VALUES ($1, $2, $3)
+         ON CONFLICT (stripe_customer_id) DO NOTHING
+         RETURNING 1
+       ), customer_completed AS (
+         UPDATE customers
+            SET user_id = coalesce(user_id, $2), email = coalesce(email, $3), updated_at = now()
+          WHERE stripe_customer_id = $1
+            AND ((user_id IS NULL AND $2::text IS NOT NULL) OR (email IS NULL AND $3::text IS NOT NULL))
+            AND NOT EXISTS (SELECT 1 FROM customer_inserted)
+       )
+       SELECT EXISTS (SELECT 1 FROM customer_inserted) AS customer_inserted,
+              EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $1) AS customer_visible`,
+      [customerId, userId, email ?? null],
+    );
+    await this.completeIfUnseen(manager, rows[0], customerId, userId, email ?? null);
   }
 
   /**
-   * When another transaction inserted the customer concurrently, the statement waited for it but
-   * could not see the committed row (its snapshot is older): a fresh statement adds what it could not.
+   * A statement that waited for a concurrent insert of the customer cannot see the committed row
+   * (its snapshot is older): a fresh statement adds the user id and email it could not.
    */
-  private async completeIfUnseen(manager: Executor, flags: CustomerFlags, params: Array<string | null>): Promise<void> {
-    if (!flags.customer_inserted && !flags.customer_visible && (params[1] !== null || params[2] !== null)) {
-      await sql(manager, COMPLETE_CUSTOMER, params);
+  private async completeIfUnseen(
+    manager: Executor,
+    flags: CustomerFlags,
+    customerId: string,
+    userId: string | null,
+    email: string | null,
+  ): Promise<void> {
+    if (flags.customer_inserted || flags.customer_visible || (userId === null && email === null)) {
+      return;
     }
+    await sql(
+      manager,
+      `UPDATE customers
+          SET user_id = coalesce(user_id, $2), email = coalesce(email, $3), updated_at = now()
+        WHERE stripe_customer_id = $1
+          AND ((user_id IS NULL AND $2::text IS NOT NULL) OR (email IS NULL AND $3::text IS NOT NULL))`,
+      [customerId, userId, email],
+    );
   }
 
   /** customer.created / customer.updated: newer wins; a deleted customer stays deleted. */
@@ -190,16 +138,7 @@ export class BillingRepository {
                OR customers.last_event_id = EXCLUDED.last_event_id
                OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
                 > (customers.last_event_created, customers.last_event_rank, customers.last_event_id))`,
-      [
-        customer.id,
-        customer.userId,
-        customer.email,
-        customer.name,
-        customer.metadata,
-        order.created,
-        order.rank,
-        order.eventId,
-      ],
+      customerParams(customer, order),
     );
     return affected > 0;
   }
@@ -217,25 +156,13 @@ export class BillingRepository {
               last_event_created = greatest(customers.last_event_created, EXCLUDED.last_event_created),
               updated_at = now()
         WHERE NOT customers.deleted`,
-      [
-        customer.id,
-        customer.userId,
-        customer.email,
-        customer.name,
-        customer.metadata,
-        order.created,
-        order.rank,
-        order.eventId,
-      ],
+      customerParams(customer, order),
     );
   }
 
   /**
-   * Links a user to a customer and its subscription (Checkout's client_reference_id); an existing
-   * link is kept. The subscription's link is recorded by id first, so that a subscription arriving
-   * after the session takes it up (see SUBSCRIPTION_UPSERT); one already stored is updated here.
-   * A subscription being inserted concurrently conflicts on the link's key with LINK_PROBE: this
-   * statement waits for it, and the UPDATE (a fresh statement) then sees its row.
+   * Links a checkout's user to the customer and its subscription (an existing link is kept); the
+   * link row waits for a subscription that arrives later (see upsertSubscription's link_probe).
    */
   async linkUser(manager: Executor, customerId: string, subscriptionId: string | null, userId: string): Promise<void> {
     if (subscriptionId) {
@@ -264,22 +191,70 @@ export class BillingRepository {
   }
 
   /**
-   * Every customer.subscription.* event, in one statement: the customer is created or linked from
-   * the subscription if needed, and the subscription set if the event is newer (a deletion always
-   * applies, and stays).
+   * Every customer.subscription.* event, in one statement: the customer is ensured, the subscription
+   * is marked seen for a concurrent checkout's link (link_probe), and it is set if the event wins.
    */
   async upsertSubscription(manager: Executor, s: SubscriptionState, order: EventOrder): Promise<boolean> {
-    const customer = [s.customerId, s.userId, null];
     const { rows } = await sql<CustomerFlags & LinkFlags & { applied: boolean }>(
       manager,
-      `WITH ${ENSURE_CUSTOMER}, ${shiftParams(LINK_PROBE, customer.length)}, applied AS (
-         ${shiftParams(SUBSCRIPTION_UPSERT, customer.length)}
+      `WITH customer_inserted AS (
+         INSERT INTO customers (stripe_customer_id, user_id) VALUES ($2, $4)
+         ON CONFLICT (stripe_customer_id) DO NOTHING
+         RETURNING 1
+       ), customer_completed AS (
+         UPDATE customers
+            SET user_id = $4, updated_at = now()
+          WHERE stripe_customer_id = $2 AND user_id IS NULL AND $4::text IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM customer_inserted)
+       ), link_probe AS (
+         INSERT INTO subscription_user_links (stripe_subscription_id) SELECT $1 WHERE $4::text IS NULL
+         ON CONFLICT (stripe_subscription_id) DO NOTHING
+         RETURNING 1
+       ), applied AS (
+         INSERT INTO subscriptions (
+           stripe_subscription_id, stripe_customer_id, status, user_id, price_ids, product_ids, lookup_keys,
+           price_features, items, current_period_start, current_period_end, cancel_at_period_end, cancel_at,
+           canceled_at, ended_at, trial_start, trial_end, metadata, deleted,
+           last_event_created, last_event_rank, last_event_id)
+         VALUES ($1, $2, $3,
+                 coalesce($4::text, (SELECT user_id FROM subscription_user_links WHERE stripe_subscription_id = $1)),
+                 $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+         ON CONFLICT (stripe_subscription_id) DO UPDATE
+            SET stripe_customer_id = EXCLUDED.stripe_customer_id,
+                status = EXCLUDED.status,
+                user_id = coalesce($4::text, subscriptions.user_id, EXCLUDED.user_id),
+                price_ids = EXCLUDED.price_ids,
+                product_ids = EXCLUDED.product_ids,
+                lookup_keys = EXCLUDED.lookup_keys,
+                price_features = EXCLUDED.price_features,
+                items = EXCLUDED.items,
+                current_period_start = EXCLUDED.current_period_start,
+                current_period_end = EXCLUDED.current_period_end,
+                cancel_at_period_end = EXCLUDED.cancel_at_period_end,
+                cancel_at = EXCLUDED.cancel_at,
+                canceled_at = EXCLUDED.canceled_at,
+                ended_at = EXCLUDED.ended_at,
+                trial_start = EXCLUDED.trial_start,
+                trial_end = EXCLUDED.trial_end,
+                metadata = EXCLUDED.metadata,
+                deleted = EXCLUDED.deleted,
+                last_event_created = EXCLUDED.last_event_created,
+                last_event_rank = EXCLUDED.last_event_rank,
+                last_event_id = EXCLUDED.last_event_id,
+                updated_at = now()
+          WHERE (NOT subscriptions.deleted AND EXCLUDED.deleted)
+             OR ((NOT subscriptions.deleted OR EXCLUDED.deleted)
+                 AND (subscriptions.last_event_id = EXCLUDED.last_event_id
+                      OR (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+                       > (subscriptions.last_event_created, subscriptions.last_event_rank, subscriptions.last_event_id)))
          RETURNING 1
        )
-       SELECT EXISTS (SELECT 1 FROM applied) AS applied, ${CUSTOMER_FLAGS},
-              ${shiftParams(LINK_FLAGS, customer.length)}`,
+       SELECT EXISTS (SELECT 1 FROM applied) AS applied,
+              EXISTS (SELECT 1 FROM customer_inserted) AS customer_inserted,
+              EXISTS (SELECT 1 FROM customers WHERE stripe_customer_id = $2) AS customer_visible,
+              EXISTS (SELECT 1 FROM link_probe) AS link_inserted,
+              EXISTS (SELECT 1 FROM subscription_user_links WHERE stripe_subscription_id = $1) AS link_visible`,
       [
-        ...customer,
         s.id,
         s.customerId,
         s.status,
@@ -305,7 +280,7 @@ export class BillingRepository {
       ],
       'swp_upsert_subscription',
     );
-    await this.completeIfUnseen(manager, rows[0], customer);
+    await this.completeIfUnseen(manager, rows[0], s.customerId, s.userId, null);
     if (s.userId === null && !rows[0].link_inserted && !rows[0].link_visible) {
       // A Checkout Session linked a user concurrently: its link committed after this statement began.
       await sql(
@@ -351,9 +326,8 @@ export class BillingRepository {
   }
 
   /**
-   * invoice.*: the invoice as of its newest event; when it was paid, or last failed, is kept once
-   * known. Reports whether the event was applied, whether it was already the one applied (an
-   * operator reprocessing it), and whether the invoice is paid, for the failed-payment alert.
+   * invoice.*: the invoice as of its newest event (when it was paid, or last failed, is kept). The
+   * result says whether it was applied, reapplied by an operator, and whether the invoice is paid.
    */
   async upsertInvoice(
     manager: Executor,
@@ -423,6 +397,11 @@ export class BillingRepository {
   }
 
   // --- reads for the entitlements API ----------------------------------------------------------
+
+  async customerExists(customerId: string): Promise<boolean> {
+    const { rows } = await sql(this.db, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
+    return rows.length > 0;
+  }
 
   async customersById(customerId: string): Promise<CustomerRow[]> {
     const { rows } = await sql<CustomerRow>(

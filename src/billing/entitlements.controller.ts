@@ -8,7 +8,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { AdminTokenGuard } from '../common/admin-token.guard';
-import { AppError, ErrorCode } from '../common/app-error';
+import { StoredIdPipe } from '../common/stored-id.pipe';
 import type { Entitlements } from './entitlements';
 import { EntitlementsService } from './entitlements.service';
 
@@ -39,20 +39,12 @@ export class EntitlementsController {
   constructor(private readonly entitlements: EntitlementsService) {}
 
   @Get('customers/:customerId/entitlements')
-  forCustomer(@Param('customerId') customerId: string): Promise<Entitlements> {
-    return this.entitlements.forCustomer(checkedId(customerId, 'customer id'));
+  forCustomer(@Param('customerId', new StoredIdPipe('customer')) customerId: string): Promise<Entitlements> {
+    return this.entitlements.forCustomer(customerId);
   }
 
   @Get('users/:userId/entitlements')
-  forUser(@Param('userId') userId: string): Promise<Entitlements> {
-    return this.entitlements.forUser(checkedId(userId, 'user id'));
+  forUser(@Param('userId', new StoredIdPipe('user')) userId: string): Promise<Entitlements> {
+    return this.entitlements.forUser(userId);
   }
-}
-
-/** Ids are 1 to 255 characters: a longer one is unknown (404, as SPEC says), never looked up. */
-export function checkedId(value: string, what: string): string {
-  if (value.length === 0 || value.length > 255) {
-    throw new AppError(ErrorCode.NotFound, `No ${what} of ${value.length} characters is known (at most 255).`);
-  }
-  return value;
 }

@@ -1,15 +1,6 @@
 /**
- * The entitlements answer, computed from stored rows by a pure function.
- *
- * - `active`: some subscription of the customer(s) has a status in ACCESS_STATUSES. A deleted
- *   customer has none: its subscriptions count as 'canceled', whatever status they were stored with.
- * - The subscriptions that "determine the answer" are the access-granting ones when there are any,
- *   else the most recently changed one; `status`, `subscription_ids`, `price_ids`, `product_ids`,
- *   `current_period_end` (the latest) and `cancel_at_period_end` (true only if every one of them
- *   is set to cancel, i.e. access ends at period end) describe those.
- * - `features`: per customer, the lookup keys of its latest Stripe entitlement summary when one was
- *   received, otherwise its access-granting prices' `metadata.features` and lookup keys; merged
- *   over the customers of a user.
+ * The entitlements answer, from stored rows by a pure function; the README's "Subscriptions and
+ * entitlements" says what each field means.
  */
 
 export interface CustomerRow {

@@ -60,7 +60,7 @@ describe('Stripe → row mapping', () => {
   it('takes the earliest start and latest end across items, and expanded products', () => {
     const object = fixture('customer.subscription.updated');
     const items = (object.items as { data: Array<Record<string, unknown>> }).data;
-    const second = JSON.parse(JSON.stringify(items[0])) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const second = JSON.parse(JSON.stringify(items[0])) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- fixture JSON, edited freely
     second.id = 'si_second';
     second.current_period_start = 1767000000;
     second.current_period_end = 1770000000;
@@ -116,17 +116,17 @@ describe('Stripe → row mapping', () => {
   });
 
   it("takes a renewal's new period from its latest-starting line that is not a proration", () => {
-    const invoice = fixture('invoice.paid') as { lines: { data: Array<Record<string, any>> } }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const invoice = fixture('invoice.paid') as { lines: { data: Array<Record<string, any>> } }; // eslint-disable-line @typescript-eslint/no-explicit-any -- fixture JSON, edited freely
     const renewal = invoice.lines.data[0];
-    const proration = JSON.parse(JSON.stringify(renewal)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const proration = JSON.parse(JSON.stringify(renewal)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- fixture JSON, edited freely
     proration.id = 'il_proration';
     proration.period = { start: 1768500000, end: 1769904000 }; // mid-January to the old period's end
     proration.parent.subscription_item_details.proration = true;
-    const metered = JSON.parse(JSON.stringify(renewal)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const metered = JSON.parse(JSON.stringify(renewal)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- fixture JSON, edited freely
     metered.id = 'il_metered';
     metered.period = { start: 1767225600, end: 1769904000 }; // usage billed in arrears: the old period
     invoice.lines.data = [proration, metered, renewal];
-    expect(invoiceFromStripe(invoice as unknown as Record<string, unknown>)).toMatchObject({
+    expect(invoiceFromStripe(invoice)).toMatchObject({
       periodStart: at(1769904000),
       periodEnd: at(1772323200),
     });

@@ -2,10 +2,8 @@ import { isObject, StripeEvent } from '../common/stripe-event';
 import { PermanentEventError } from '../queue/permanent-event.error';
 
 /**
- * Pure mapping from Stripe objects (as webhooks carry them) to the rows we keep. Both API shapes are
- * read: current versions put a subscription's period on its items and an invoice's subscription
- * under `parent.subscription_details`; older ones put both at the top level. A malformed object is
- * a PermanentEventError: retrying it cannot help, so it goes to the dead-letter queue at once.
+ * Pure mapping from Stripe objects to our rows, reading current and older API shapes alike. A
+ * malformed object is a PermanentEventError: retrying cannot help.
  */
 
 type StripeObject = Record<string, unknown>;

@@ -15,18 +15,9 @@ export class UsageRepository {
     private readonly config: AppConfig,
   ) {}
 
-  async customerExists(customerId: string): Promise<boolean> {
-    const { rows } = await sql(this.db, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);
-    return rows.length > 0;
-  }
-
   /**
-   * The customer's current billing period: the latest-starting period known of its subscriptions
-   * that grant access (status in ACCESS_STATUSES, not deleted, customer not deleted), from the
-   * subscriptions themselves (current_period_*) or from their paid renewal invoices (billing_reason
-   * subscription_cycle). A paid renewal therefore moves the period forward whether it arrives
-   * before or after the subscription update that moves it too, and both name the same period.
-   * Null when no subscription grants access: a deleted, canceled or incomplete one counts nothing.
+   * The latest-starting period of the customer's access-granting subscriptions, read from them and
+   * from their paid renewal invoices, so that either may arrive first; null when none grants access.
    */
   async currentPeriod(customerId: string): Promise<UsagePeriod | null> {
     const { rows } = await sql<{ period_start: Date; period_end: Date }>(
@@ -56,10 +47,8 @@ export class UsageRepository {
   }
 
   /**
-   * Counts `quantity` in the period once per idempotency key, in one statement: the key is recorded
-   * unless it already was, and only a new key adds to the period's counter (created at zero for a
-   * new period). Concurrent increments serialise on the counter row and all add up.
-   * Returns the quantity the key was first recorded with.
+   * Counts `quantity` once per idempotency key, in one statement: only a new key adds to the
+   * period's counter. Returns the quantity the key was first recorded with.
    */
   async record(customerId: string, key: string, quantity: number, period: UsagePeriod): Promise<number> {
     const { rows } = await sql<{ quantity: string }>(

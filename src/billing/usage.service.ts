@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppError, ErrorCode } from '../common/app-error';
+import { BillingRepository } from './billing.repository';
 import { UsagePeriod, UsageRepository } from './usage.repository';
 
 export interface UsageView {
@@ -11,7 +12,10 @@ export interface UsageView {
 /** Metered usage per customer and billing period; each idempotency key counts once. */
 @Injectable()
 export class UsageService {
-  constructor(private readonly usage: UsageRepository) {}
+  constructor(
+    private readonly usage: UsageRepository,
+    private readonly billing: BillingRepository,
+  ) {}
 
   async record(customerId: string, quantity: number, idempotencyKey: string): Promise<UsageView> {
     const period = await this.periodOf(customerId);
@@ -34,7 +38,7 @@ export class UsageService {
     if (period) {
       return period;
     }
-    if (!(await this.usage.customerExists(customerId))) {
+    if (!(await this.billing.customerExists(customerId))) {
       throw new AppError(ErrorCode.NotFound, `No customer ${customerId} is known.`);
     }
     throw new AppError(

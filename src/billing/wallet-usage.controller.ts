@@ -10,12 +10,11 @@ import {
 } from '@nestjs/swagger';
 import { IsInt, IsString, Length, Max, Min } from 'class-validator';
 import { AdminTokenGuard } from '../common/admin-token.guard';
-import { AppError, ErrorCode } from '../common/app-error';
-import { checkedId } from './entitlements.controller';
+import { StoredIdPipe } from '../common/stored-id.pipe';
 import { UsageService, UsageView } from './usage.service';
-import { WalletRepository } from './wallet.repository';
+import { WalletService, WalletView } from './wallet.service';
 
-export const MAX_USAGE_QUANTITY = 1_000_000_000;
+const MAX_USAGE_QUANTITY = 1_000_000_000;
 
 class UsageBody {
   @ApiProperty({ minimum: 1, maximum: MAX_USAGE_QUANTITY })
@@ -45,13 +44,15 @@ class WalletEntryDto {
   @ApiProperty({ format: 'date-time' }) created_at!: string;
 }
 
-class WalletDto {
+class WalletDto implements WalletView {
   @ApiProperty() customer_id!: string;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'integer' }, example: { usd: 7500 } })
   balances!: Record<string, number>;
   @ApiProperty({ nullable: true, type: String }) auto_recharge_payment_method!: string | null;
   @ApiProperty({ type: [WalletEntryDto], description: 'newest 50' }) entries!: WalletEntryDto[];
 }
+
+const customerIdPipe = new StoredIdPipe('customer');
 
 /** Pre-paid wallets and metered usage (same bearer tokens as the admin API). */
 @ApiTags('wallet and usage')
@@ -62,24 +63,14 @@ class WalletDto {
 @UseGuards(AdminTokenGuard)
 export class WalletUsageController {
   constructor(
-    private readonly wallets: WalletRepository,
+    private readonly wallets: WalletService,
     private readonly usage: UsageService,
   ) {}
 
   @Get('wallet')
   @ApiOkResponse({ type: WalletDto })
-  async wallet(@Param('customerId') customerId: string): Promise<WalletDto> {
-    const id = checkedId(customerId, 'customer id');
-    const wallet = await this.wallets.walletOf(id);
-    if (!wallet) {
-      throw new AppError(ErrorCode.NotFound, `No customer ${id} is known.`);
-    }
-    return {
-      customer_id: id,
-      balances: wallet.balances,
-      auto_recharge_payment_method: wallet.autoRechargePaymentMethod,
-      entries: wallet.entries.map((e) => ({ ...e, created_at: e.created_at.toISOString() })),
-    };
+  wallet(@Param('customerId', customerIdPipe) id: string): Promise<WalletView> {
+    return this.wallets.find(id);
   }
 
   /** Adds `quantity` to the current period, once per idempotency_key. */
@@ -90,14 +81,14 @@ export class WalletUsageController {
     description:
       'no current billing period (no access-granting subscription), or the key was used with another quantity',
   })
-  recordUsage(@Param('customerId') customerId: string, @Body() body: UsageBody): Promise<UsageView> {
-    return this.usage.record(checkedId(customerId, 'customer id'), body.quantity, body.idempotency_key);
+  recordUsage(@Param('customerId', customerIdPipe) id: string, @Body() body: UsageBody): Promise<UsageView> {
+    return this.usage.record(id, body.quantity, body.idempotency_key);
   }
 
   @Get('usage')
   @ApiOkResponse({ type: UsageDto })
   @ApiConflictResponse({ description: 'no current billing period (no access-granting subscription)' })
-  currentUsage(@Param('customerId') customerId: string): Promise<UsageView> {
-    return this.usage.current(checkedId(customerId, 'customer id'));
+  currentUsage(@Param('customerId', customerIdPipe) id: string): Promise<UsageView> {
+    return this.usage.current(id);
   }
 }

@@ -47,9 +47,8 @@ export class WalletRepository {
   constructor(private readonly db: Database) {}
 
   /**
-   * Serialises, until the transaction ends, the events of one PaymentIntent that decide whether its
-   * payment method is saved (the top-up session and a payment_intent.succeeded without the
-   * purpose): each then sees what the other committed. Taken before any row lock.
+   * Serialises the top-up session and a purpose-less payment_intent.succeeded of one PaymentIntent
+   * until the transaction ends, so each sees what the other committed. Taken before any row lock.
    */
   async lockPaymentIntent(manager: Executor, paymentIntentId: string): Promise<void> {
     await sql(manager, 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [PAYMENT_INTENT_LOCK_CLASS, paymentIntentId]);
@@ -113,10 +112,8 @@ export class WalletRepository {
   }
 
   /**
-   * Credits a top-up once per PaymentIntent, in one statement: the ledger row is inserted unless
-   * one exists for that PaymentIntent (then nothing happens), and only a new ledger row adds to the
-   * balance. Of two events for one top-up handled at the same moment, the second waits for the
-   * first's insert and then finds it. Returns whether this call credited.
+   * Credits a top-up once per PaymentIntent, in one statement: only a new ledger row adds to the
+   * balance (a concurrent second event waits for the first's insert, then finds it).
    */
   async credit(manager: Executor, credit: WalletCredit): Promise<boolean> {
     const { rows } = await sql(

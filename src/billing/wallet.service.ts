@@ -1,21 +1,23 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { AppError, ErrorCode } from '../common/app-error';
 import type { Executor } from '../database/database';
 import type { StripeEvent } from '../common/stripe-event';
 import { AlertService } from '../alerts/alert.service';
 import type { HandlerContext } from '../queue/handler-registry';
 import { BillingRepository } from './billing.repository';
 import { eventOrder, TopUp } from './stripe-objects';
-import { WalletRepository } from './wallet.repository';
+import { WalletEntry, WalletRepository } from './wallet.repository';
+
+export interface WalletView {
+  customer_id: string;
+  balances: Record<string, number>;
+  auto_recharge_payment_method: string | null;
+  entries: Array<Omit<WalletEntry, 'created_at'> & { created_at: string }>;
+}
 
 /**
- * Credits wallet top-ups. Both checkout.session.completed and payment_intent.succeeded credit; the
- * ledger's unique PaymentIntent id makes whichever comes first the only credit.
- *
- * The auto-recharge payment method comes from the PaymentIntent's event (a webhook's session holds
- * only the PaymentIntent id, and the service has no API key to fetch it). A PaymentIntent created
- * by Checkout without `payment_intent_data.metadata` does not carry the purpose, so its
- * payment_intent.succeeded saves its method when the session already credited that PaymentIntent,
- * and otherwise remembers it for the session to use when it credits.
+ * Wallets: what the wallet route shows, and top-ups credited once per PaymentIntent by whichever of
+ * its events comes first (the README's "Wallet top-ups and usage" tells the auto-recharge story).
  */
 @Injectable()
 export class WalletService {
@@ -26,6 +28,20 @@ export class WalletService {
     private readonly wallet: WalletRepository,
     private readonly alerts: AlertService,
   ) {}
+
+  /** A customer's balances, auto-recharge method and newest 50 ledger entries. */
+  async find(customerId: string): Promise<WalletView> {
+    const wallet = await this.wallet.walletOf(customerId);
+    if (!wallet) {
+      throw new AppError(ErrorCode.NotFound, `No customer ${customerId} is known.`);
+    }
+    return {
+      customer_id: customerId,
+      balances: wallet.balances,
+      auto_recharge_payment_method: wallet.autoRechargePaymentMethod,
+      entries: wallet.entries.map((e) => ({ ...e, created_at: e.created_at.toISOString() })),
+    };
+  }
 
   /** Taken by a top-up session before anything else; see WalletRepository.lockPaymentIntent. */
   lockPaymentIntent(manager: Executor, paymentIntentId: string): Promise<void> {
@@ -90,10 +106,8 @@ export class WalletService {
   }
 
   /**
-   * payment_intent.succeeded that did not credit (no top-up purpose, or no customer on it): if the
-   * PaymentIntent credited a wallet already (through its Checkout Session), its payment method
-   * becomes that customer's auto-recharge method; otherwise it is remembered for a session that
-   * may still come. Callers hold no row lock yet (see lockPaymentIntent).
+   * A succeeded PaymentIntent that credited nothing: its method goes to the customer its session
+   * credited, or is kept for that session. Callers hold no row lock yet (see lockPaymentIntent).
    */
   async paymentSucceeded(
     manager: Executor,

@@ -10,9 +10,8 @@ export interface AdminRequest extends Request {
 }
 
 /**
- * `Authorization: Bearer <token>` for the admin and product APIs. The presented token is compared
- * with every configured one, always all of them, as SHA-256 digests with timingSafeEqual, so that
- * neither the content nor the length of a token leaks through timing.
+ * `Authorization: Bearer <token>` for the admin and product APIs, compared with every configured
+ * token as SHA-256 digests (timingSafeEqual), so that neither content nor length leaks through timing.
  */
 @Injectable()
 export class AdminTokenGuard implements CanActivate {

@@ -10,10 +10,8 @@ export interface ErrorBody {
 }
 
 /**
- * The one place where failures become HTTP answers, for every route: our AppError, Nest's own
- * exceptions (unknown route, validation), body-parser errors (too large, malformed JSON), and a
- * database that cannot be reached (503, so that Stripe retries). Anything else is a 500 whose
- * details stay in the log.
+ * The one place failures become HTTP answers: AppError, Nest's and body-parser's errors, and an
+ * unreachable database (503, so that Stripe retries); anything else is a 500, logged in full.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {

@@ -1,7 +1,6 @@
 /**
- * Whether an error means "the database cannot be reached or cannot take work right now" (as opposed to
- * "this statement is wrong"). Such failures answer 503 so that Stripe retries, and never use up a
- * queued event's attempts.
+ * Whether an error means "the database cannot take work now" rather than "this statement is
+ * wrong": such failures answer 503, so that Stripe retries, and never use up an event's attempts.
  */
 const UNAVAILABLE_SQLSTATE_CLASSES = ['08']; // connection exception
 const UNAVAILABLE_SQLSTATES = new Set([
@@ -36,7 +35,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (typeof current !== 'object') {
       return false;
     }
-    const e = current as { code?: unknown; message?: unknown; name?: unknown; driverError?: unknown; cause?: unknown };
+    const e = current as { code?: unknown; message?: unknown; cause?: unknown };
     if (typeof e.code === 'string') {
       if (UNAVAILABLE_SQLSTATES.has(e.code) || UNAVAILABLE_NODE_CODES.has(e.code)) {
         return true;
@@ -48,14 +47,13 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (e.message as string).includes(m))) {
       return true;
     }
-    current = e.driverError ?? e.cause;
+    current = e.cause;
   }
   return false;
 }
 
-/** The SQLSTATE of a PostgreSQL error, also when TypeORM wrapped it. */
+/** The SQLSTATE of a PostgreSQL error. */
 export function sqlState(error: unknown): string | undefined {
-  const e = error as { code?: unknown; driverError?: { code?: unknown } } | undefined;
-  const code = e?.driverError?.code ?? e?.code;
+  const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' ? code : undefined;
 }

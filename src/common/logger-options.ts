@@ -3,10 +3,8 @@ import type { Params } from 'nestjs-pino';
 import type { AppConfig } from '../config/app-config';
 
 /**
- * pino: JSON lines on stdout (pretty-printed in development). Credentials and signatures are
- * redacted from request logs; probes and scrapes are not logged per request. The webhook route has
- * no request logger at all (measured: a per-request child logger is a few percent of its CPU);
- * every event it stores or handles logs its own line with the event's id and type.
+ * JSON lines on stdout (pretty in development), credentials redacted, probes not logged. The
+ * webhook route has no request logger (its cost shows there): each event logs its own line instead.
  */
 export function loggerOptions(config: AppConfig): Params {
   return {

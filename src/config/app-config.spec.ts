@@ -1,4 +1,5 @@
-import { AppConfig, ConfigurationError, parseAdminTokens } from './app-config';
+import { AppConfig, ConfigurationError } from './app-config';
+import { parseAdminTokens } from './environment-variables';
 
 const valid = {
   NODE_ENV: 'production',
@@ -7,8 +8,8 @@ const valid = {
   DATABASE_URL: 'postgres://u:p@db:5432/app',
 };
 
-/** SPEC's defaults, as the typed configuration holds them. */
-const SPEC_DEFAULTS = {
+/** The documented defaults, as the typed configuration holds them. */
+const DOCUMENTED_DEFAULTS = {
   port: 3000,
   dbPoolSize: 10,
   stripeWebhookToleranceSeconds: 300,
@@ -38,9 +39,9 @@ function problemOf(env: Record<string, string | undefined>): string {
 }
 
 describe('AppConfig.fromEnvironment', () => {
-  it('applies the SPEC defaults', () => {
+  it('applies the documented defaults', () => {
     const config = AppConfig.fromEnvironment(valid);
-    expect(config).toMatchObject(SPEC_DEFAULTS);
+    expect(config).toMatchObject(DOCUMENTED_DEFAULTS);
     expect(config.stripeLivemode).toBeUndefined();
   });
 
@@ -70,7 +71,7 @@ describe('AppConfig.fromEnvironment', () => {
       RECONCILE_INITIAL_LOOKBACK_SECONDS: '',
     };
     const config = AppConfig.fromEnvironment(blank);
-    expect(config).toMatchObject({ ...SPEC_DEFAULTS, nodeEnv: 'development', dataDir: '.data' });
+    expect(config).toMatchObject({ ...DOCUMENTED_DEFAULTS, nodeEnv: 'development', dataDir: '.data' });
   });
 
   it('still refuses empty secrets in production, naming each variable and no value', () => {

@@ -1,14 +1,4 @@
-import { plainToInstance } from 'class-transformer';
-import { validateSync, ValidationError } from 'class-validator';
-import { EnvironmentVariables, VARIABLE_NAMES } from './environment-variables';
-
-export type Environment = Record<string, string | undefined>;
-
-export interface AdminToken {
-  /** Who holds the token, as written to the audit log. */
-  name: string;
-  token: string;
-}
+import { AdminToken, Environment, NodeEnv, readVariables } from './environment-variables';
 
 export interface HealthThresholds {
   maxPending?: number;
@@ -43,42 +33,73 @@ export class ConfigurationError extends Error {
   }
 }
 
+/** AppConfig's values, without its methods. */
+export type AppConfigValues = Omit<AppConfig, 'with' | 'isProduction'>;
+
 /**
  * The service's configuration, typed. Built once from the environment (and `.env`) by
  * `AppConfig.fromEnvironment`; everything else receives this object and never reads process.env.
  */
 export class AppConfig {
-  readonly nodeEnv!: 'development' | 'production' | 'test';
-  readonly port!: number;
+  readonly nodeEnv: NodeEnv;
+  readonly port: number;
   /** Unset means "start an embedded PostgreSQL" (resolved in main before the app is built). */
   readonly databaseUrl?: string;
-  readonly dbPoolSize!: number;
-  readonly dbMigrateOnBoot!: boolean;
-  readonly stripeWebhookSecrets!: readonly string[];
-  readonly stripeWebhookToleranceSeconds!: number;
-  readonly webhookMaxBodyBytes!: number;
-  readonly adminTokens!: readonly AdminToken[];
-  readonly retryCron!: string;
-  readonly retryBaseDelaySeconds!: number;
-  readonly retryMaxDelaySeconds!: number;
-  readonly retryMaxAttempts!: number;
-  readonly handlerTimeoutMs!: number;
-  readonly workerBatchSize!: number;
-  readonly workerConcurrency!: number;
-  readonly accessStatuses!: readonly string[];
+  readonly dbPoolSize: number;
+  readonly dbMigrateOnBoot: boolean;
+  readonly stripeWebhookSecrets: readonly string[];
+  readonly stripeWebhookToleranceSeconds: number;
+  readonly webhookMaxBodyBytes: number;
+  readonly adminTokens: readonly AdminToken[];
+  readonly retryCron: string;
+  readonly retryBaseDelaySeconds: number;
+  readonly retryMaxDelaySeconds: number;
+  readonly retryMaxAttempts: number;
+  readonly handlerTimeoutMs: number;
+  readonly workerBatchSize: number;
+  readonly workerConcurrency: number;
+  readonly accessStatuses: readonly string[];
   readonly stripeLivemode?: boolean;
   readonly alertWebhookUrl?: string;
-  readonly eventRetentionDays!: number;
-  readonly logLevel!: string;
-  readonly dataDir!: string;
-  readonly healthThresholds!: HealthThresholds;
+  readonly eventRetentionDays: number;
+  readonly logLevel: string;
+  readonly dataDir: string;
+  readonly healthThresholds: HealthThresholds;
   /** Undefined without STRIPE_API_KEY: nothing calls Stripe. */
   readonly stripeApi?: StripeApiConfig;
-  readonly reconcile!: ReconcileConfig;
+  readonly reconcile: ReconcileConfig;
+
+  constructor(values: AppConfigValues) {
+    this.nodeEnv = values.nodeEnv;
+    this.port = values.port;
+    this.databaseUrl = values.databaseUrl;
+    this.dbPoolSize = values.dbPoolSize;
+    this.dbMigrateOnBoot = values.dbMigrateOnBoot;
+    this.stripeWebhookSecrets = values.stripeWebhookSecrets;
+    this.stripeWebhookToleranceSeconds = values.stripeWebhookToleranceSeconds;
+    this.webhookMaxBodyBytes = values.webhookMaxBodyBytes;
+    this.adminTokens = values.adminTokens;
+    this.retryCron = values.retryCron;
+    this.retryBaseDelaySeconds = values.retryBaseDelaySeconds;
+    this.retryMaxDelaySeconds = values.retryMaxDelaySeconds;
+    this.retryMaxAttempts = values.retryMaxAttempts;
+    this.handlerTimeoutMs = values.handlerTimeoutMs;
+    this.workerBatchSize = values.workerBatchSize;
+    this.workerConcurrency = values.workerConcurrency;
+    this.accessStatuses = values.accessStatuses;
+    this.stripeLivemode = values.stripeLivemode;
+    this.alertWebhookUrl = values.alertWebhookUrl;
+    this.eventRetentionDays = values.eventRetentionDays;
+    this.logLevel = values.logLevel;
+    this.dataDir = values.dataDir;
+    this.healthThresholds = values.healthThresholds;
+    this.stripeApi = values.stripeApi;
+    this.reconcile = values.reconcile;
+  }
 
   /** A copy with some values replaced (tests, and main once the embedded database is up). */
-  with(overrides: Partial<AppConfig>): AppConfig {
-    return Object.assign(Object.create(AppConfig.prototype) as AppConfig, this, overrides);
+  with(overrides: Partial<AppConfigValues>): AppConfig {
+    return new AppConfig({ ...this, ...overrides });
   }
 
   get isProduction(): boolean {
@@ -86,103 +107,68 @@ export class AppConfig {
   }
 
   /**
-   * Validates the environment. Throws a ConfigurationError whose message names every invalid
-   * variable (and never shows a value). Secrets may be missing here only outside production;
-   * main fills them in from `.data/` before the app starts.
+   * Throws a ConfigurationError naming every invalid variable, never a value. Secrets may be
+   * missing only outside production, where main fills them in from DATA_DIR.
    */
   static fromEnvironment(env: Environment): AppConfig {
-    const vars = plainToInstance(EnvironmentVariables, stripUnknown(env), { exposeDefaultValues: true });
-    const problems = validateSync(vars, { forbidUnknownValues: false }).flatMap(messagesOf);
-    if (vars.NODE_ENV === 'production') {
-      if (!vars.STRIPE_WEBHOOK_SECRET) {
+    const { settings: s, problems } = readVariables(env);
+    if (s.NODE_ENV === 'production') {
+      if (!s.STRIPE_WEBHOOK_SECRET) {
         problems.push('STRIPE_WEBHOOK_SECRET is required when NODE_ENV=production (one or more whsec_… secrets)');
       }
-      if (!vars.ADMIN_API_TOKEN) {
+      if (!s.ADMIN_API_TOKEN) {
         problems.push('ADMIN_API_TOKEN is required when NODE_ENV=production (one or more tokens)');
       }
     }
-    if (problems.length === 0 && vars.RETRY_MAX_DELAY_SECONDS < vars.RETRY_BASE_DELAY_SECONDS) {
+    if (problems.length === 0 && s.RETRY_MAX_DELAY_SECONDS < s.RETRY_BASE_DELAY_SECONDS) {
       problems.push('RETRY_MAX_DELAY_SECONDS must be at least RETRY_BASE_DELAY_SECONDS');
     }
     if (problems.length > 0) {
       throw new ConfigurationError(`Invalid configuration: ${problems.join('; ')}`);
     }
-    return Object.assign(Object.create(AppConfig.prototype) as AppConfig, {
-      nodeEnv: vars.NODE_ENV as AppConfig['nodeEnv'],
-      port: vars.PORT,
-      databaseUrl: vars.DATABASE_URL,
-      dbPoolSize: vars.DB_POOL_SIZE,
-      dbMigrateOnBoot: vars.DB_MIGRATE_ON_BOOT,
-      stripeWebhookSecrets: vars.STRIPE_WEBHOOK_SECRET ?? [],
-      stripeWebhookToleranceSeconds: vars.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
-      webhookMaxBodyBytes: vars.WEBHOOK_MAX_BODY_BYTES,
-      adminTokens: parseAdminTokens(vars.ADMIN_API_TOKEN ?? []),
-      retryCron: vars.RETRY_CRON,
-      retryBaseDelaySeconds: vars.RETRY_BASE_DELAY_SECONDS,
-      retryMaxDelaySeconds: vars.RETRY_MAX_DELAY_SECONDS,
-      retryMaxAttempts: vars.RETRY_MAX_ATTEMPTS,
-      handlerTimeoutMs: vars.HANDLER_TIMEOUT_MS,
-      workerBatchSize: vars.WORKER_BATCH_SIZE,
-      workerConcurrency: vars.WORKER_CONCURRENCY ?? Math.max(1, vars.DB_POOL_SIZE - 2),
-      accessStatuses: vars.ACCESS_STATUSES,
-      stripeLivemode: vars.STRIPE_LIVEMODE,
-      alertWebhookUrl: vars.ALERT_WEBHOOK_URL,
-      eventRetentionDays: vars.EVENT_RETENTION_DAYS,
-      logLevel: vars.LOG_LEVEL,
-      dataDir: vars.DATA_DIR,
+    return new AppConfig({
+      nodeEnv: s.NODE_ENV,
+      port: s.PORT,
+      databaseUrl: s.DATABASE_URL,
+      dbPoolSize: s.DB_POOL_SIZE,
+      dbMigrateOnBoot: s.DB_MIGRATE_ON_BOOT,
+      stripeWebhookSecrets: s.STRIPE_WEBHOOK_SECRET ?? [],
+      stripeWebhookToleranceSeconds: s.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
+      webhookMaxBodyBytes: s.WEBHOOK_MAX_BODY_BYTES,
+      adminTokens: s.ADMIN_API_TOKEN ?? [],
+      retryCron: s.RETRY_CRON,
+      retryBaseDelaySeconds: s.RETRY_BASE_DELAY_SECONDS,
+      retryMaxDelaySeconds: s.RETRY_MAX_DELAY_SECONDS,
+      retryMaxAttempts: s.RETRY_MAX_ATTEMPTS,
+      handlerTimeoutMs: s.HANDLER_TIMEOUT_MS,
+      workerBatchSize: s.WORKER_BATCH_SIZE,
+      // The pool less two connections, kept for acknowledging webhooks and probes.
+      workerConcurrency: s.WORKER_CONCURRENCY ?? Math.max(1, s.DB_POOL_SIZE - 2),
+      accessStatuses: s.ACCESS_STATUSES,
+      stripeLivemode: s.STRIPE_LIVEMODE,
+      alertWebhookUrl: s.ALERT_WEBHOOK_URL,
+      eventRetentionDays: s.EVENT_RETENTION_DAYS,
+      logLevel: s.LOG_LEVEL,
+      dataDir: s.DATA_DIR,
       healthThresholds: {
-        maxPending: vars.HEALTH_MAX_PENDING,
-        maxOldestPendingAgeSeconds: vars.HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS,
-        maxDeadLetters: vars.HEALTH_MAX_DEAD_LETTERS,
+        maxPending: s.HEALTH_MAX_PENDING,
+        maxOldestPendingAgeSeconds: s.HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS,
+        maxDeadLetters: s.HEALTH_MAX_DEAD_LETTERS,
       },
-      stripeApi: vars.STRIPE_API_KEY
+      stripeApi: s.STRIPE_API_KEY
         ? {
-            key: vars.STRIPE_API_KEY,
-            location: stripeApiLocation(vars.STRIPE_API_BASE),
-            maxRequestsPerSecond: vars.STRIPE_API_MAX_RPS,
+            key: s.STRIPE_API_KEY,
+            location: stripeApiLocation(s.STRIPE_API_BASE),
+            maxRequestsPerSecond: s.STRIPE_API_MAX_RPS,
           }
         : undefined,
       reconcile: {
-        cron: vars.RECONCILE_CRON,
-        graceSeconds: vars.RECONCILE_GRACE_SECONDS,
-        initialLookbackSeconds: vars.RECONCILE_INITIAL_LOOKBACK_SECONDS,
+        cron: s.RECONCILE_CRON,
+        graceSeconds: s.RECONCILE_GRACE_SECONDS,
+        initialLookbackSeconds: s.RECONCILE_INITIAL_LOOKBACK_SECONDS,
       },
     });
   }
-}
-
-/**
- * Only the documented variables are looked at; the rest of the environment is none of our business.
- * An empty or blank value means "not set" (as in most .env files and `VAR=` in compose files), so it
- * is left out here and the variable's default applies. Had it been passed on, the transforms would
- * turn it into undefined over the default and validation would refuse it. A secret or token left
- * empty is thus missing, which production refuses below.
- */
-function stripUnknown(env: Environment): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of VARIABLE_NAMES) {
-    const value = env[key];
-    if (value !== undefined && value.trim() !== '') {
-      out[key] = value;
-    }
-  }
-  return out;
-}
-
-function messagesOf(error: ValidationError): string[] {
-  // The first failing constraint per variable is enough; our messages already say what is expected.
-  const first = Object.values(error.constraints ?? {})[0];
-  return first ? [first] : [`${error.property} is invalid`];
-}
-
-/** `name:token` names the holder; an unnamed token is called `token-<n>` (1-based) in the audit log. */
-export function parseAdminTokens(entries: readonly string[]): AdminToken[] {
-  return entries.map((entry, index) => {
-    const colon = entry.indexOf(':');
-    return colon > 0
-      ? { name: entry.slice(0, colon), token: entry.slice(colon + 1) }
-      : { name: `token-${index + 1}`, token: colon === 0 ? entry.slice(1) : entry };
-  });
 }
 
 /** A validated STRIPE_API_BASE as stripe-node's `protocol`, `host` and `port`. */

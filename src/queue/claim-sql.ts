@@ -1,10 +1,7 @@
 /**
- * The claim: up to $1 due rows, oldest due first, skipping rows another replica holds. Each claimed
- * row gets a new lock token ($2 names the replica) and a lease of $3 ms: next_retry_at moves past
- * the lease, so the row of a replica that dies becomes due again when it runs out. A claim counts
- * in `claims`, never in `attempts` (only a handler that ran counts), so that claims lost to an outage
- * use nothing up. LIMIT inside the FOR UPDATE SKIP LOCKED select bounds the claim exactly.
- * Its own module (no imports) so that the scale benchmark runs this very text from the build.
+ * The claim: up to $1 due rows, oldest due first, skipping rows another replica holds; each gets a
+ * new lock token ($2 names the replica) and a lease of $3 ms, after which it is due again. A claim
+ * counts in `claims`, never in `attempts`. Its own module so that the scale benchmark runs this text.
  */
 export const CLAIM_DUE_SQL = `WITH due AS (
          SELECT event_id

@@ -16,12 +16,9 @@ interface Waiting {
 }
 
 /**
- * Runs the rows this replica holds. Held rows wait in memory (those this replica stored, inserted
- * already held by it, and those its retry worker claimed) and run in batches of up to 32, one
- * transaction per batch, at most WORKER_CONCURRENCY batches at once; events of slow types run alone.
- * A place is reserved before a row is taken (by an insert or a claim), and this replica holds at most
- * WORKER_BATCH_SIZE rows. A row that has waited here half its lease (slow handlers ahead of it) is
- * given back, uncounted, rather than run late: its lease never runs out while it waits.
+ * Runs the rows this replica holds (stored by it already held, or claimed), in batches of up to 32,
+ * at most WORKER_CONCURRENCY at once; slow event types run alone. At most WORKER_BATCH_SIZE rows are
+ * held, each place reserved first; a row that waited half its lease is given back, never run late.
  */
 @Injectable()
 export class Dispatcher {

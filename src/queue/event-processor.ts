@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { isDatabaseUnavailable, sqlState } from '../common/database-errors';
 import { stripeEventFromPayload, StripeEvent } from '../common/stripe-event';
-import { withTimeout } from '../common/with-timeout';
+import { runWithin, withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { Connection, Database } from '../database/database';
 import { EventHandler, HandlerRegistry } from './handler-registry';
@@ -29,15 +29,9 @@ interface Prepared {
 type AfterCommit = Array<{ row: ClaimedRow; effect: () => unknown }>;
 
 /**
- * Runs held events. An attempt is one transaction: the queue rows are deleted first (fenced on their
- * lock tokens), the handlers write, the events are completed, and all of it commits together, so an
- * event's effects are applied exactly once; a failed attempt leaves nothing behind, and a replica
- * that lost a lease commits nothing for that row.
- *
- * Several events run in one transaction (one commit for all). If that transaction fails, nothing of
- * it is kept and each event runs again alone, so a failing event never holds back its neighbours
- * beyond that one retry. An attempt counts only when its handler ran; failures before that (an
- * outage, a silent connection) give the row back uncounted.
+ * Runs held events. An attempt is one transaction (fenced delete of the queue rows, handlers,
+ * completions), so effects apply once; several events share one, run again alone if it fails. Only
+ * a handler that ran counts an attempt: an outage before that gives the row back uncounted.
  */
 @Injectable()
 export class EventProcessor {
@@ -135,7 +129,7 @@ export class EventProcessor {
     try {
       event = stripeEventFromPayload(row.payload);
     } catch (error) {
-      throw new PermanentEventError(`stored payload is not a Stripe event: ${describe(error)}`);
+      throw new PermanentEventError(`stored payload is not a Stripe event: ${describeFailure(error)}`);
     }
     // An event of the other mode is ignored here too (it may be reprocessed after being stored as ignored).
     const otherMode = this.config.stripeLivemode !== undefined && event.livemode !== this.config.stripeLivemode;
@@ -232,7 +226,7 @@ export class EventProcessor {
     const rows = batch.map((p) => p.row);
     const outage = isOutage(error);
     this.logger.warn(
-      { events: rows.length, error: describe(error) },
+      { events: rows.length, error: describeFailure(error) },
       outage ? 'batch cut off by the database' : 'batch failed; its events run one by one',
     );
     if (outage && (!handlersStarted || !(await this.databaseAnswers()))) {
@@ -279,7 +273,7 @@ export class EventProcessor {
         .then(effect)
         .catch((error: unknown) =>
           this.logger.warn(
-            { eventId: row.stripeEventId, eventType: row.eventType, error: describe(error) },
+            { eventId: row.stripeEventId, eventType: row.eventType, error: describeFailure(error) },
             'after-commit effect failed',
           ),
         );
@@ -288,30 +282,16 @@ export class EventProcessor {
 
   /**
    * Bounds the handlers in JavaScript as well as on the server: past HANDLER_TIMEOUT_MS the attempt
-   * fails at once, its connection is dropped and its server process terminated, so the transaction
-   * can never commit and its locks are freed now rather than when some statement next times out.
+   * fails at once and its connection is abandoned, so the transaction can never commit.
    */
   private runBounded(connection: Connection, work: () => Promise<void>): Promise<void> {
     const timeoutMs = this.config.handlerTimeoutMs;
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new HandlerTimeoutError(timeoutMs));
-        void this.abandon(connection);
-      }, timeoutMs);
-      // Through a promise, so that a handler throwing synchronously is caught and the timer cleared.
-      Promise.resolve()
-        .then(work)
-        .then(
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          (error: unknown) => {
-            clearTimeout(timer);
-            reject(error instanceof Error ? error : new Error(String(error)));
-          },
-        );
-    });
+    return runWithin(
+      work,
+      timeoutMs,
+      () => new HandlerTimeoutError(timeoutMs),
+      () => void this.abandon(connection),
+    );
   }
 
   /** Drops a connection whose statement may still run, and terminates its server process. */
@@ -346,7 +326,7 @@ export class EventProcessor {
         await this.releaser.giveBack([row]);
         return 'released';
       }
-      const message = describe(error).slice(0, MAX_ERROR_LENGTH);
+      const message = describeFailure(error).slice(0, MAX_ERROR_LENGTH);
       if (error instanceof PermanentEventError || isLastAttempt(row.attempt, this.policy)) {
         const deadLetter = await this.queue.deadLetter(row, message, handlerRan);
         if (deadLetter) {
@@ -360,7 +340,7 @@ export class EventProcessor {
       // The failure could not be written (the database went away): the lease runs out and the row
       // is claimed again, uncounted.
       this.logger.warn(
-        { eventId: row.stripeEventId, eventType: row.eventType, error: describe(settleError) },
+        { eventId: row.stripeEventId, eventType: row.eventType, error: describeFailure(settleError) },
         'could not record the failed attempt; the lease will expire',
       );
       return 'released';
@@ -373,7 +353,7 @@ export class EventProcessor {
     if (error === undefined) {
       this.logger.log({ ...log, durationMs: Math.round(durationMs) }, `event ${outcome}`);
     } else {
-      this.logger.warn({ ...log, error: describe(error) }, `attempt failed: ${outcome}`);
+      this.logger.warn({ ...log, error: describeFailure(error) }, `attempt failed: ${outcome}`);
     }
   }
 }
@@ -390,13 +370,10 @@ function isOutage(error: unknown): boolean {
   return error instanceof HandlerTimeoutError || sqlState(error) === '57014' || isDatabaseUnavailable(error);
 }
 
-function describe(error: unknown): string {
+/** How a failed attempt is recorded in `last_error`: the error's class and message. */
+export function describeFailure(error: unknown): string {
   if (sqlState(error) === '57014') {
     return 'statement timed out (HANDLER_TIMEOUT_MS)';
   }
-  if (error instanceof Error) {
-    const driverMessage = (error as { driverError?: { message?: string } }).driverError?.message;
-    return `${error.name}: ${driverMessage ?? error.message}`;
-  }
-  return String(error);
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -14,11 +14,9 @@ interface Waiting {
 }
 
 /**
- * Group commit for webhook deliveries: while inserts are in flight, the deliveries that arrive are
- * stored together by the next statement, one commit for all. A lone delivery is written at once.
- * Each caller still learns its own result, and only once its event is committed. When a statement
- * fails because of what one event holds (text jsonb cannot store, a document nested too deep), the
- * events are written again one by one, so that only that delivery is refused.
+ * Group commit: deliveries that arrive while inserts are in flight are stored together by the next
+ * statement (a lone one is written at once); each caller learns its own result once committed. A
+ * statement refused for what one event holds is retried event by event, so only that one is refused.
  */
 @Injectable()
 export class IngestBatcher {

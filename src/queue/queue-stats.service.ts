@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { withTimeout } from '../common/with-timeout';
 import { Database } from '../database/database';
+import { errorMessage } from '../common/error-message';
 
 export interface QueueStats {
   /** Queue rows not yet done. */
@@ -92,10 +93,7 @@ export class QueueStatsService implements OnApplicationBootstrap, OnApplicationS
       };
       return this.latest;
     } catch (error) {
-      this.logger.debug(
-        { error: error instanceof Error ? error.message : String(error) },
-        'queue figures not refreshed',
-      );
+      this.logger.debug({ error: errorMessage(error) }, 'queue figures not refreshed');
       throw error;
     }
   }

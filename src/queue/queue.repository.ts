@@ -103,24 +103,24 @@ export class QueueRepository {
   constructor(private readonly db: Database) {}
 
   /**
-   * Stores new events and, for those to be handled, their queue rows, in one statement (hence one
-   * transaction): an event is stored with its queue row or not at all. An event id already stored
-   * (even by a concurrent statement, whose commit ON CONFLICT waits for) inserts nothing. Returns,
-   * for each event in order, its new id, or null for a duplicate. The ids must be distinct.
+   * Stores new events with their queue rows in one statement: each with its row or not at all. An id
+   * already stored (even by a concurrent statement, which ON CONFLICT waits for) inserts nothing.
+   * Returns each event's new id in order, or null for a duplicate. The ids must be distinct.
    */
   async insertEvents(events: NewEvent[]): Promise<Array<string | null>> {
     const { rows } = await this.db.queryWithin<{ id: string; stripe_event_id: string }>(
       Math.min(this.db.statementTimeoutMs, INGEST_TIMEOUT_MAX_MS),
+      // The payloads travel as one JSON array of the bodies as received (one text to send, nothing to
+      // escape), the other fields as arrays in the same order.
       `WITH input AS (
-         SELECT *
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::bigint[],
-                       $8::uuid[], $9::text[], $10::integer[])
-             AS i(stripe_event_id, event_type, status, payload, livemode, api_version, created,
-                  lock_token, locked_by, lease_ms)
+         SELECT i.*, p.payload
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::bigint[], $7::uuid[])
+                  WITH ORDINALITY AS i(stripe_event_id, event_type, status, livemode, api_version, created, lock_token, n)
+           JOIN jsonb_array_elements($8::jsonb) WITH ORDINALITY AS p(payload, n) USING (n)
        ), event AS (
          INSERT INTO subscription_events
            (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, processed_at)
-         SELECT stripe_event_id, event_type, status, payload::jsonb, livemode, api_version, to_timestamp(created),
+         SELECT stripe_event_id, event_type, status, payload, livemode, api_version, to_timestamp(created),
                 CASE WHEN status = 'ignored' THEN now() END
            FROM input
          ON CONFLICT (stripe_event_id) DO NOTHING
@@ -128,8 +128,8 @@ export class QueueRepository {
        ), queued AS (
          INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, claims, lock_token, locked_by, next_retry_at)
          SELECT event.id, event.stripe_event_id, input.event_type, CASE WHEN input.lock_token IS NULL THEN 0 ELSE 1 END,
-                input.lock_token, input.locked_by,
-                clock_timestamp() + coalesce(input.lease_ms, 0) * interval '1 millisecond'
+                input.lock_token, CASE WHEN input.lock_token IS NOT NULL THEN $9 END,
+                clock_timestamp() + CASE WHEN input.lock_token IS NULL THEN 0 ELSE $10 END * interval '1 millisecond'
            FROM event
            JOIN input ON input.stripe_event_id = event.stripe_event_id
           WHERE event.status = 'pending'
@@ -139,13 +139,13 @@ export class QueueRepository {
         events.map((e) => e.event.id),
         events.map((e) => e.event.type),
         events.map((e) => e.status),
-        events.map((e) => e.rawPayload),
         events.map((e) => e.event.livemode),
         events.map((e) => e.event.apiVersion),
         events.map((e) => e.event.created),
         events.map((e) => e.claim?.token ?? null),
-        events.map((e) => e.claim?.lockedBy ?? null),
-        events.map((e) => e.claim?.leaseMs ?? null),
+        `[${events.map((e) => e.rawPayload).join(',')}]`,
+        this.replicaOf(events),
+        events.find((e) => e.claim)?.claim?.leaseMs ?? 0,
       ],
       'swp_insert_events',
     );
@@ -153,20 +153,33 @@ export class QueueRepository {
     return events.map((e) => ids.get(e.event.id) ?? null);
   }
 
-  /** An event's state; `attempts` and `last_error` come from its queue row while it is queued. */
-  async findEvent(stripeEventId: string): Promise<EventRecord | null> {
-    const { rows } = await sql<EventRecord>(
+  /** The replica that pre-claims rows of this insert (one replica inserts them all). */
+  private replicaOf(events: NewEvent[]): string | null {
+    return events.find((e) => e.claim)?.claim?.lockedBy ?? null;
+  }
+
+  /**
+   * An event's state (with its payload if asked); `attempts` and `last_error` come from its queue
+   * row while it is queued.
+   */
+  async findEvent(stripeEventId: string, withPayload = false): Promise<(EventRecord & { payload?: unknown }) | null> {
+    const { rows } = await sql<EventRecord & { payload?: unknown }>(
       this.db,
       `SELECT e.stripe_event_id, e.event_type, e.status,
               COALESCE(q.attempts, e.attempts) AS attempts,
               COALESCE(q.last_error, e.last_error) AS last_error,
-              e.received_at, e.processed_at
+              e.received_at, e.processed_at,
+              CASE WHEN $2 THEN e.payload END AS payload
          FROM subscription_events e
          LEFT JOIN webhook_retry_queue q ON q.event_id = e.id
         WHERE e.stripe_event_id = $1`,
-      [stripeEventId],
+      [stripeEventId, withPayload],
     );
-    return rows[0] ?? null;
+    const event = rows[0];
+    if (event && !withPayload) {
+      delete event.payload;
+    }
+    return event ?? null;
   }
 
   /** Claims up to `limit` due rows for this replica (see CLAIM_DUE_SQL), with their payloads. */
@@ -184,13 +197,9 @@ export class QueueRepository {
   }
 
   /**
-   * First statement of an attempt's transaction (one event or a batch), in one round trip: deletes
-   * the held queue rows, fenced on their lock tokens, and bounds every later statement
-   * (statement_timeout) and pause (idle_in_transaction_session_timeout) of the transaction on the
-   * server. From here until commit the rows are locked, so no other replica can claim them even if
-   * a lease runs out; a row whose token no longer matches (its lease was lost and it was claimed
-   * again) is not returned and must not run. The deletes commit only with the handlers' writes.
-   * Returns the ids of the events still held.
+   * First statement of an attempt (one event or a batch): deletes the held queue rows, fenced on
+   * their tokens, and bounds the transaction's statements and pauses on the server. The rows stay
+   * locked until commit, so no claim can take them; a row not returned was lost and must not run.
    */
   async takeForAttempt(
     tx: Executor,
@@ -231,12 +240,9 @@ export class QueueRepository {
   }
 
   /**
-   * Schedules the next attempt after a handler failed: the run counts (attempts + 1, claims back to
-   * 0), the row is unlocked and due `delaySeconds` from now by the database clock (clock_timestamp(),
-   * not the statement's start, in case it waited on a lock); the event row records the attempts and
-   * the error for the admin API. Fenced on the lock token. The retry is also counted in this
-   * minute's slot of webhook_retry_counts (GET /admin/stats): 8 days of minutes in a ring, where a
-   * slot still holding a minute 8 days older starts again.
+   * After a handler failed: the run counts (claims back to 0), the row is unlocked and due in
+   * `delaySeconds` by the database clock, the event records attempts and error; fenced on the token.
+   * Also counted in this minute's slot of webhook_retry_counts (a ring of 8 days, for /admin/stats).
    */
   async scheduleRetry(row: ClaimedRow, error: string, delaySeconds: number): Promise<boolean> {
     const { rows } = await sql<{ id: string }>(
@@ -297,11 +303,9 @@ export class QueueRepository {
   }
 
   /**
-   * Gives held rows back, due now, for any replica to take: on shutdown, and when an attempt could
-   * not run because the database was unreachable (then `uncount` takes back their claims). Fenced on
-   * the lock tokens. Bounded, because it runs while the database may be silent: if it commits after
-   * the client gave up, the next try finds the tokens gone and changes nothing. Returns how many
-   * rows were still held.
+   * Gives held rows back, due now (`uncount` takes back their claims), fenced on their tokens;
+   * bounded, as it runs while the database may be silent (a late commit finds the tokens gone).
+   * Returns how many rows were still held.
    */
   async release(rows: HeldRow[], uncount: boolean): Promise<number> {
     const { rowCount } = await this.db.queryWithin(

@@ -15,14 +15,9 @@ export interface EnqueueResult {
 }
 
 /**
- * The queue's entry point: stores an accepted event durably and gets it handled. An event is stored
- * as `ignored` when no handler exists for its type or its livemode is not the configured one, so
- * that it is still on record and can be reprocessed later.
- *
- * When this replica has room, the queue row is inserted already held by it, and the event runs
- * right after the commit (the caller's answer does not wait for it), without a claim or a second
- * read of its payload. Otherwise the row is due at once and a retry worker takes it as soon as
- * there is room, here or on another replica.
+ * The queue's entry point: stores an accepted event and gets it handled (or stores it `ignored`, on
+ * record). With room here its queue row is inserted already held by this replica and runs after the
+ * commit, with no claim and no second read; else it is due at once for any replica's retry worker.
  */
 @Injectable()
 export class QueueService {

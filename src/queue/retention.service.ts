@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { CronJob } from 'cron';
+import { startCronJob, stopCronJob } from '../common/cron-jobs';
 import { AppConfig } from '../config/app-config';
 import { Database } from '../database/database';
 import { sql } from '../database/sql';
@@ -27,15 +27,11 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
   ) {}
 
   onApplicationBootstrap(): void {
-    const job = CronJob.from({ cronTime: RETENTION_CRON, onTick: () => void this.prune(), start: true });
-    this.scheduler.addCronJob(RETENTION_JOB_NAME, job);
+    startCronJob(this.scheduler, RETENTION_JOB_NAME, RETENTION_CRON, () => void this.prune());
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    if (this.scheduler.doesExist('cron', RETENTION_JOB_NAME)) {
-      await this.scheduler.getCronJob(RETENTION_JOB_NAME).stop();
-      this.scheduler.deleteCronJob(RETENTION_JOB_NAME);
-    }
+    await stopCronJob(this.scheduler, RETENTION_JOB_NAME);
   }
 
   /** Returns the number of events deleted, or null when another replica was pruning. */

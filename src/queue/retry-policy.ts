@@ -1,13 +1,7 @@
 /**
- * Capped exponential backoff with jitter.
- *
- * After attempt n fails, attempt n+1 is due min(max, base · 2^(n−1)) seconds later, moved by a
- * uniform jitter of ±10% so that events that failed together (say, during an outage) do not all
- * come back in the same second. The draw is made within the part of that band that lies under the
- * cap, so capped delays still spread (over 90–100% of the cap) instead of piling up on the cap
- * itself; the result is never negative or NaN. With the defaults (30 s, 3600 s) the nominal delays
- * are 30 s, 60 s, 120 s … 1920 s, then 3600 s for every later attempt.
- * The delay is added to the database clock (`now()`), never to this machine's.
+ * Capped exponential backoff: after attempt n fails, attempt n+1 is due min(max, base · 2^(n−1))
+ * seconds later by the database clock, ±10% so that events that failed together come back spread
+ * out; drawn under the cap, so capped delays spread over 90–100% of it. Never negative or NaN.
  */
 export interface RetryPolicy {
   baseDelaySeconds: number;

@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { CronJob } from 'cron';
+import { startCronJob, stopCronJob } from '../common/cron-jobs';
 import { isDatabaseUnavailable } from '../common/database-errors';
 import { withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
@@ -12,10 +12,8 @@ import { RowReleaser } from './row-releaser';
 export const RETRY_JOB_NAME = 'webhook-retry';
 
 /**
- * Claims due rows (retries, rows whose lease ran out, rows no replica could take at once) on
- * RETRY_CRON and whenever a webhook could not be handled immediately. One drain at a time per
- * replica: it claims as many rows as there are free slots (at most WORKER_BATCH_SIZE), starts them,
- * and repeats until nothing is due. Claiming only what can start at once keeps every lease honest.
+ * Claims due rows (retries, expired leases, rows no replica could hold at once) on RETRY_CRON and
+ * when nudged, as many as this replica has room for, until nothing is due; one drain at a time.
  */
 @Injectable()
 export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -36,18 +34,13 @@ export class RetryWorker implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   onApplicationBootstrap(): void {
-    // Registered at run time: @Cron() would read the expression before the configuration exists.
-    const job = CronJob.from({ cronTime: this.config.retryCron, onTick: () => void this.drain(), start: true });
-    this.scheduler.addCronJob(RETRY_JOB_NAME, job);
+    startCronJob(this.scheduler, RETRY_JOB_NAME, this.config.retryCron, () => void this.drain());
     void this.drain(); // whatever became due while no replica was running
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    if (this.scheduler.doesExist('cron', RETRY_JOB_NAME)) {
-      await this.scheduler.getCronJob(RETRY_JOB_NAME).stop();
-      this.scheduler.deleteCronJob(RETRY_JOB_NAME);
-    }
+    await stopCronJob(this.scheduler, RETRY_JOB_NAME);
     this.dispatcher.beginStop();
     // A claim in flight finishes and gives its rows back (see loop); bounded, for a hung database.
     await withTimeout(this.draining ?? Promise.resolve(), this.processor.leaseMs).catch(() =>

@@ -6,10 +6,9 @@ import { HeldRow, QueueRepository } from './queue.repository';
 const RETRY_MS = 1_000;
 
 /**
- * Gives back rows this replica holds but will not run (the database was unreachable, or the replica
- * is stopping): due now, the claim taken back, for any replica to take. Until the database answers
- * they are offered again every second. Giving them back as soon as it answers, rather than when the
- * lease runs out, lets the work resume at once on whichever replica is free.
+ * Gives back rows this replica holds but will not run (an outage, a shutdown): due now, the claim
+ * taken back, offered again every second until the database answers, so that work resumes at once
+ * instead of when the lease runs out.
  */
 @Injectable()
 export class RowReleaser {

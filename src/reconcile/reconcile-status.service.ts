@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { errorMessage } from '../common/error-message';
 import { withTimeout } from '../common/with-timeout';
 import { Database } from '../database/database';
 import { MetricsService } from '../metrics/metrics.service';
@@ -34,12 +35,10 @@ export class ReconcileStatus implements OnApplicationBootstrap, OnApplicationShu
   }
 
   onApplicationBootstrap(): void {
-    if (!this.api.enabled) {
-      return;
+    if (this.api.enabled) {
+      void this.refresh();
+      this.timer = setInterval(() => void this.refresh(), REFRESH_MS).unref();
     }
-    this.timer = setInterval(() => void this.refresh().catch(() => undefined), REFRESH_MS);
-    this.timer.unref();
-    void this.refresh().catch(() => undefined);
   }
 
   onApplicationShutdown(): void {
@@ -50,6 +49,7 @@ export class ReconcileStatus implements OnApplicationBootstrap, OnApplicationShu
     return this.latest;
   }
 
+  /** Reads the shared state now; on failure keeps the last figures (the database check reports an outage). */
   async refresh(): Promise<ReconcileHealth> {
     if (!this.api.enabled) {
       return this.latest;
@@ -73,11 +73,7 @@ export class ReconcileStatus implements OnApplicationBootstrap, OnApplicationShu
         this.metrics.reconcileLastSuccess(this.latest.lastReconcileAt);
       }
     } catch (error) {
-      this.logger.debug(
-        { error: error instanceof Error ? error.message : String(error) },
-        'sweep status not refreshed',
-      );
-      throw error;
+      this.logger.debug({ error: errorMessage(error) }, 'sweep status not refreshed');
     }
     return this.latest;
   }

@@ -4,10 +4,8 @@ import { AppError, ErrorCode } from '../common/app-error';
 import { AppConfig } from '../config/app-config';
 
 /**
- * Checks the `Stripe-Signature` header over the raw body with Stripe's own verifier, trying every
- * configured secret (rotation, several endpoints). stripe-node only refuses timestamps that are too
- * old, so a timestamp too far in the future is refused here; and stripe-node treats a tolerance of
- * 0 as "no check", which the configuration never allows.
+ * Stripe's own verifier over the raw body, against every configured secret. stripe-node refuses
+ * only old timestamps (future ones are refused here) and reads a tolerance of 0 as "no check".
  */
 @Injectable()
 export class StripeSignatureVerifier {

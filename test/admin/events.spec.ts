@@ -1,19 +1,8 @@
-import { createTestDatabase, TestDatabase } from '../support/database';
 import { randomId, stripeEvent } from '../support/stripe';
-import { ADMIN_TOKEN, AUDITOR_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_TOKEN, AUDITOR_TOKEN, useTestApp } from '../support/test-app';
 
 describe('GET /admin/events/:stripeEventId', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { t } = useTestApp();
 
   it('refuses a request without a token, with a malformed header, or with a wrong token (401 JSON)', async () => {
     for (const header of [
@@ -30,7 +19,7 @@ describe('GET /admin/events/:stripeEventId', () => {
     }
   });
 
-  it('returns an event with the SPEC fields, for any configured token', async () => {
+  it('returns an event with the documented fields, for any configured token', async () => {
     const event = stripeEvent('some.unhandled_type', { id: randomId('obj') });
     expect((await t.deliver(event)).status).toBe(200);
     for (const token of [ADMIN_TOKEN, AUDITOR_TOKEN]) {

@@ -2,7 +2,7 @@ import { createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld } from '../support/fixtures';
 import { FAST_QUEUE, settle } from '../support/queue';
 import { randomId, stripeEvent } from '../support/stripe';
-import { ADMIN_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_TOKEN, startTestApp, TestApp, useTestApp } from '../support/test-app';
 
 const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -137,17 +137,7 @@ describe('GET /admin/stats', () => {
 });
 
 describe('GET /admin/customers/:customerId/events', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url, FAST_QUEUE);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { db, t } = useTestApp(FAST_QUEUE);
 
   const list = (customer: string, query: Record<string, string | number> = {}) =>
     t.http

@@ -1,9 +1,8 @@
 import { BillingRepository } from '../../src/billing/billing.repository';
 import { subscriptionFromStripe } from '../../src/billing/stripe-objects';
 import { Database, Executor } from '../../src/database/database';
-import { createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, World } from '../support/fixtures';
-import { startTestApp, TestApp } from '../support/test-app';
+import { useTestApp } from '../support/test-app';
 import { TestTransaction } from '../support/transaction';
 import { waitUntil } from '../support/wait';
 
@@ -12,16 +11,7 @@ import { waitUntil } from '../support/wait';
  * replicas): whichever transaction writes first, the other must not miss its uncommitted row.
  */
 describe('linking a checkout user while another transaction inserts the subscription', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { db, t } = useTestApp();
 
   const upsertSubscription = (manager: Executor, w: World): Promise<boolean> => {
     const event = fixtureEvent('customer.subscription.updated', w);

@@ -1,20 +1,10 @@
 import { BillingRepository } from '../../src/billing/billing.repository';
 import { Database } from '../../src/database/database';
-import { createTestDatabase, TestDatabase } from '../support/database';
-import { startTestApp, TestApp } from '../support/test-app';
+import { useTestApp } from '../support/test-app';
 import { TestTransaction } from '../support/transaction';
 
 describe('linking a customer to a user while another transaction creates it', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { db, t } = useTestApp();
 
   it('keeps the link when the customer row is committed by a concurrent insert after this statement began', async () => {
     const billing = t.app.get(BillingRepository);

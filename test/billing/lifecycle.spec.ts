@@ -1,26 +1,18 @@
 import { AlertReceiver } from '../support/alert-receiver';
 import { deliverAndSettle, entitlementsOf } from '../support/billing';
-import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { count } from '../support/database';
 import { fixtureEvent, newWorld, subscriptionEvent, World } from '../support/fixtures';
 import { settle } from '../support/queue';
-import { ADMIN_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_TOKEN, useTestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
 describe('billing: each event type moves the state as documented', () => {
-  let db: TestDatabase;
-  let t: TestApp;
   let alerts: AlertReceiver;
-
   beforeAll(async () => {
-    db = await createTestDatabase();
     alerts = await AlertReceiver.start();
-    t = await startTestApp(db.url, { ALERT_WEBHOOK_URL: alerts.url });
   });
-  afterAll(async () => {
-    await t.close();
-    await alerts.close();
-    await db.drop();
-  });
+  const { db, t } = useTestApp(() => ({ ALERT_WEBHOOK_URL: alerts.url }));
+  afterAll(() => alerts.close()); // after the service has closed (it flushes its alerts then)
 
   const apply = async (name: string, world: World): Promise<void> => {
     expect(await deliverAndSettle(t, db.pool, fixtureEvent(name, world) as { id: string })).toBe('processed');
@@ -440,7 +432,7 @@ describe('billing: each event type moves the state as documented', () => {
     expect(res.status).toBe(401);
     expect(res.body.error).toBe('unauthorized');
     expect((await entitlementsOf(t, '/v1/users/nobody_at_all/entitlements')).status).toBe(404);
-    // SPEC: 404 for an unknown customer or user; an id over 255 characters can never be known.
+    // 404 for an unknown customer or user; an id over 255 characters can never be known.
     for (const path of [`/v1/customers/${'x'.repeat(300)}/entitlements`, `/v1/users/${'u'.repeat(300)}/entitlements`]) {
       const long = await entitlementsOf(t, path);
       expect([long.status, long.body.error]).toEqual([404, 'not_found']);

@@ -1,16 +1,15 @@
 import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { RetryWorker } from '../../src/queue/retry-worker.service';
 import { deliverAndSettle, entitlementsOf } from '../support/billing';
-import { createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, StripeJson, subscriptionEvent, World } from '../support/fixtures';
-import { startTestApp, TestApp } from '../support/test-app';
+import { useTestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
 /** A small deterministic PRNG (mulberry32), so that a failing run can be replayed from its seed. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0; // eslint-disable-line no-bitwise
+  let a = seed >>> 0; // eslint-disable-line no-bitwise -- mulberry32 is bit arithmetic
   return () => {
-    /* eslint-disable no-bitwise */
+    /* eslint-disable no-bitwise -- mulberry32 is bit arithmetic */
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
@@ -74,7 +73,7 @@ function lifecycle(random: () => number): Lifecycle {
   for (let i = 0; i < length && !FINAL.has(step.status); i++) {
     const options = NEXT[step.status];
     const next = options[Math.floor(random() * options.length)];
-    // Same-second collisions only where SPEC defines the winner: after the creation, or a terminal state.
+    // Same-second collisions only where the rules name the winner: after the creation, or a terminal state.
     const sameSecond = (i === 0 || FINAL.has(next.status)) && random() < 0.3;
     created += sameSecond ? 0 : 1 + Math.floor(random() * 86_400);
     if (random() < 0.6) {
@@ -101,17 +100,7 @@ function shuffled<T>(items: T[], random: () => number): T[] {
 }
 
 describe('order independence (property)', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { db, t } = useTestApp();
 
   const seed = Number(process.env.PROPERTY_SEED ?? Date.now() % 1_000_000);
 

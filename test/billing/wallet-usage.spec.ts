@@ -2,29 +2,21 @@ import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { RetryWorker } from '../../src/queue/retry-worker.service';
 import { AlertReceiver } from '../support/alert-receiver';
 import { deliverAndSettle } from '../support/billing';
-import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { count, createTestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, StripeJson, subscriptionEvent, World } from '../support/fixtures';
 import { enqueueEvents, raceOnTableLock, settle } from '../support/queue';
-import { ADMIN_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_TOKEN, startTestApp, useTestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
 const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 
 describe('wallet top-ups', () => {
-  let db: TestDatabase;
-  let t: TestApp;
   let alerts: AlertReceiver;
-
   beforeAll(async () => {
-    db = await createTestDatabase();
     alerts = await AlertReceiver.start();
-    t = await startTestApp(db.url, { ALERT_WEBHOOK_URL: alerts.url });
   });
-  afterAll(async () => {
-    await t.close();
-    await alerts.close();
-    await db.drop();
-  });
+  const { db, t } = useTestApp(() => ({ ALERT_WEBHOOK_URL: alerts.url }));
+  afterAll(() => alerts.close()); // after the service has closed (it flushes its alerts then)
 
   const session = (w: World) => fixtureEvent('checkout.session.completed.wallet_top_up', w);
   const intent = (w: World) => fixtureEvent('payment_intent.succeeded.wallet_top_up', w);
@@ -367,17 +359,7 @@ describe('wallet top-ups racing with the user link', () => {
 });
 
 describe('usage per billing period', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { db, t } = useTestApp();
 
   const post = (w: World, body: unknown) =>
     t.http

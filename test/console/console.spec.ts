@@ -9,7 +9,7 @@ import { fixtureEvent, newWorld, subscriptionEvent } from '../support/fixtures';
 import { FAST_QUEUE, settle } from '../support/queue';
 import { randomId, stripeEvent } from '../support/stripe';
 import { TcpProxy } from '../support/tcp-proxy';
-import { ADMIN_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_TOKEN, startTestApp, TestApp, useTestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
 /** Screenshots of each page, for people to look at (git-ignored). */
@@ -293,17 +293,7 @@ describe('the admin console in a real browser', () => {
 });
 
 describe('GET /admin/console', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { t } = useTestApp();
 
   it('serves the page and its bundle under a strict Content-Security-Policy, nosniff, never framed', async () => {
     for (const [path, type] of [

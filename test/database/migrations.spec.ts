@@ -22,7 +22,7 @@ describe('migrations', () => {
     await db.drop();
   });
 
-  it('migrates a fresh database, creating the tables SPEC names', async () => {
+  it('migrates a fresh database, creating the tables operators query', async () => {
     const source = await dataSource();
     expect(await pendingMigrations((text, params) => source.query(text, params))).toEqual(
       MIGRATIONS.map((m) => m.name),

@@ -1,20 +1,17 @@
 import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { PermanentEventError } from '../../src/queue/permanent-event.error';
-import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { count, createTestDatabase } from '../support/database';
 import { eventState, FAST_QUEUE, settle } from '../support/queue';
 import { randomId, stripeEvent } from '../support/stripe';
-import { ADMIN_TOKEN, AUDITOR_TOKEN, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN_TOKEN, AUDITOR_TOKEN, startTestApp, useTestApp } from '../support/test-app';
 
 describe('admin API', () => {
-  let db: TestDatabase;
-  let t: TestApp;
+  const { db, t } = useTestApp(FAST_QUEUE);
   let fixed = false;
   let runs = 0;
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url, FAST_QUEUE);
+  beforeAll(() => {
     const registry = t.app.get(HandlerRegistry);
     // Fails permanently until "the bug is fixed"; counts its runs.
     const handler = () => {
@@ -23,10 +20,6 @@ describe('admin API', () => {
     };
     registry.register('test.alpha', handler);
     registry.register('test.beta', handler);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
   });
 
   const as = (token: string) => ({ Authorization: `Bearer ${token}` });
@@ -89,7 +82,7 @@ describe('admin API', () => {
       cursor = res.body.next_cursor as string | null;
     } while (cursor);
     expect(seen).toEqual(alphas.map((a) => a.dl).reverse()); // newest first, each once
-    // SPEC's own template with empty values means "not set": defaults, no type filter.
+    // The documented template with empty values means "not set": defaults, no type filter.
     const template = await get('/admin/dead-letters?event_type=&limit=&cursor=');
     expect(template.status).toBe(200);
     expect(template.body.items.map((i: { id: string }) => i.id)).toEqual(
@@ -367,7 +360,7 @@ describe('admin API', () => {
     await t.app.get(Dispatcher).whenIdle();
   });
 
-  it('uses SPEC defaults when no limit is given: 50 dead letters a page, 100 a bulk replay', async () => {
+  it('uses the documented defaults when no limit is given: 50 dead letters a page, 100 a bulk replay', async () => {
     await db.pool.query(
       `WITH e AS (
          INSERT INTO subscription_events (stripe_event_id, event_type, payload, status)

@@ -1,5 +1,5 @@
 import { Database } from '../../src/database/database';
-import { LifecycleService } from '../../src/common/lifecycle.service';
+import { LifecycleService } from '../../src/core/lifecycle.service';
 import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
 import { PermanentEventError } from '../../src/queue/permanent-event.error';
@@ -75,7 +75,7 @@ describe('health and metrics', () => {
     });
   });
 
-  it('reports the backlog in /health/webhooks with SPEC fields', async () => {
+  it('reports the backlog in /health/webhooks with the documented fields', async () => {
     await t.deliver(stripeEvent('test.doomed', { id: randomId('obj') })); // one dead letter
     const flaky = stripeEvent('test.flaky_once', { id: randomId('obj') });
     await t.deliver(flaky); // fails once: a pending retry, due in 50 ms (nobody drains it here)

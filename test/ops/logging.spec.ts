@@ -1,38 +1,27 @@
 import { randomBytes } from 'node:crypto';
-import { createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld } from '../support/fixtures';
 import {
-  freePort,
-  removeScratchDirectories,
+  productionEnvironment,
   scratchDirectory,
   spawnService,
+  useServiceDatabase,
   waitFor,
 } from '../support/service-process';
 import { signatureHeader } from '../support/stripe';
 import { waitUntil } from '../support/wait';
 
 describe('logs of the service as a process (production)', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    removeScratchDirectories();
-    await db.drop();
-  });
+  const db = useServiceDatabase();
 
   it('writes JSON lines only, names each event by id and type, and never shows a secret, token or signature', async () => {
     const secret = `whsec_${randomBytes(16).toString('hex')}`;
     const token = randomBytes(24).toString('hex');
     const service = spawnService(
-      {
-        NODE_ENV: 'production',
+      await productionEnvironment(db, {
         LOG_LEVEL: 'info',
-        PORT: String(await freePort()),
-        DATABASE_URL: db.url,
         STRIPE_WEBHOOK_SECRET: secret,
         ADMIN_API_TOKEN: `ops:${token}`,
-      },
+      }),
       scratchDirectory(),
     );
     let stdout = '';

@@ -2,25 +2,15 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { entitlementsOf } from '../support/billing';
-import { createTestDatabase, TestDatabase } from '../support/database';
 import { TEST_SECRET } from '../support/stripe';
 import { TEST_BUILD_DIR } from '../support/test-env';
-import { startTestApp, TestApp } from '../support/test-app';
+import { useTestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
 const run = promisify(execFile);
 
 describe('npm run send-event', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { t } = useTestApp();
 
   const sendEvent = (...args: string[]) =>
     run(process.execPath, [join(TEST_BUILD_DIR, 'scripts', 'send-event.js'), ...args], {

@@ -1,36 +1,20 @@
-import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { count } from '../support/database';
 import { fixtureEvent, newWorld } from '../support/fixtures';
 import {
-  freePort,
-  removeScratchDirectories,
+  productionEnvironment,
   scratchDirectory,
   spawnService,
+  useServiceDatabase,
   waitFor,
 } from '../support/service-process';
-import { signatureHeader, TEST_SECRET } from '../support/stripe';
-import { ADMIN_TOKEN } from '../support/test-app';
+import { signatureHeader } from '../support/stripe';
 import { waitUntil } from '../support/wait';
 
 describe('SIGTERM under load (real process)', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    removeScratchDirectories();
-    await db.drop();
-  });
+  const db = useServiceDatabase();
 
   it('exits 0, and every acknowledged event is processed after a restart', async () => {
-    const env = async () => ({
-      PORT: String(await freePort()),
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: db.url,
-      STRIPE_WEBHOOK_SECRET: TEST_SECRET,
-      ADMIN_API_TOKEN: `ops:${ADMIN_TOKEN}`,
-      DB_POOL_SIZE: '6',
-    });
+    const env = () => productionEnvironment(db, { DB_POOL_SIZE: '6' });
     const first = spawnService(await env(), scratchDirectory());
     await waitFor(first, '/health/ready');
 

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { Environment } from '../../src/config/app-config';
+import { Environment } from '../../src/config/environment-variables';
 import { Reconciler } from '../../src/reconcile/reconciler.service';
 import { Dispatcher } from '../../src/queue/dispatcher.service';
 import { RetryWorker } from '../../src/queue/retry-worker.service';

@@ -3,6 +3,9 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTestDatabase, TestDatabase } from './database';
+import { TEST_SECRET } from './stripe';
+import { ADMIN_TOKEN } from './test-app';
 import { TEST_BUILD_DIR } from './test-env';
 
 /** The compiled service (built by global setup) running as a real process, as `npm start` runs it. */
@@ -79,4 +82,36 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`${path} did not answer ${status} in time (last: ${last}):\n${service.output()}`);
+}
+
+/**
+ * A database for the service processes of the enclosing describe block: created before its first
+ * test (then `db` is filled in), dropped after its last, with the scratch directories.
+ */
+export function useServiceDatabase(): TestDatabase {
+  const db = {} as TestDatabase;
+  beforeAll(async () => {
+    Object.assign(db, await createTestDatabase());
+  });
+  afterAll(async () => {
+    removeScratchDirectories();
+    await db.drop?.();
+  });
+  return db;
+}
+
+/** A production service's environment: on `db`, on a free port, with the test secret and token unless overridden. */
+export async function productionEnvironment(
+  db: TestDatabase,
+  overrides: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  return {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    PORT: String(await freePort()),
+    DATABASE_URL: db.url,
+    STRIPE_WEBHOOK_SECRET: TEST_SECRET,
+    ADMIN_API_TOKEN: `ops:${ADMIN_TOKEN}`,
+    ...overrides,
+  };
 }

@@ -1,4 +1,5 @@
 import { createServer, Server, Socket, connect } from 'node:net';
+import { Transform, TransformCallback } from 'node:stream';
 
 type Mode = 'open' | 'cut' | 'black-hole';
 
@@ -11,6 +12,7 @@ type Mode = 'open' | 'cut' | 'black-hole';
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private mode: Mode = 'open';
+  private commitRepliesToDrop = 0;
 
   private constructor(
     private readonly server: Server,
@@ -63,6 +65,19 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * The server's next answer to COMMIT is lost on its way back (the transaction did commit): that
+   * connection carries nothing more from the server, as if the network had failed right then.
+   */
+  dropNextCommitReply(): void {
+    this.commitRepliesToDrop++;
+  }
+
+  /** Whether a COMMIT reply was dropped since `dropNextCommitReply()` (none left to drop). */
+  get commitReplyDropped(): boolean {
+    return this.commitRepliesToDrop === 0;
+  }
+
   /** New connections reach the database again. */
   restore(): void {
     this.mode = 'open';
@@ -87,9 +102,35 @@ export class TcpProxy {
         this.track(client, [client, upstream]);
         this.track(upstream, [client, upstream]);
         client.pipe(upstream);
-        upstream.pipe(client);
+        upstream.pipe(this.commitReplyFilter()).pipe(client);
       }
     }
+  }
+
+  /** Passes the server's bytes on, unless a COMMIT reply is to be dropped: then from that reply on, nothing. */
+  private commitReplyFilter(): Transform {
+    let tail = Buffer.alloc(0);
+    let swallowing = false;
+    return new Transform({
+      transform: (chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) => {
+        if (swallowing) {
+          done();
+          return;
+        }
+        if (this.commitRepliesToDrop > 0) {
+          const seen = Buffer.concat([tail, chunk]);
+          const at = seen.indexOf(COMMIT_COMPLETE);
+          if (at >= 0) {
+            this.commitRepliesToDrop--;
+            swallowing = true;
+            done(null, seen.subarray(tail.length, Math.max(tail.length, at)));
+            return;
+          }
+          tail = seen.subarray(Math.max(0, seen.length - COMMIT_COMPLETE.length));
+        }
+        done(null, chunk);
+      },
+    });
   }
 
   /** Remembers `socket` until it closes; its closing closes the whole relay. */
@@ -104,3 +145,6 @@ export class TcpProxy {
     });
   }
 }
+
+/** PostgreSQL's CommandComplete message for a COMMIT: 'C', length 11, "COMMIT\0". */
+const COMMIT_COMPLETE = Buffer.from([0x43, 0, 0, 0, 11, ...Buffer.from('COMMIT\0', 'latin1')]);

@@ -1,9 +1,11 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { createApp } from '../../src/app-setup';
-import { AppConfig, Environment } from '../../src/config/app-config';
+import { AppConfig } from '../../src/config/app-config';
+import type { Environment } from '../../src/config/environment-variables';
 import { EventHandler, HandlerRegistry } from '../../src/queue/handler-registry';
 import { RetryWorker } from '../../src/queue/retry-worker.service';
+import { createTestDatabase, TestDatabase } from './database';
 import { signatureHeader, TEST_SECRET } from './stripe';
 
 export const ADMIN_TOKEN = 'ops-token-0123456789abcdef';
@@ -63,4 +65,26 @@ export async function startTestApp(
     },
     close: () => app.close(),
   };
+}
+
+/**
+ * A database of its own and the service on it, for the tests of the enclosing describe block:
+ * both are created before its first test (then `db` and `t` are filled in) and closed after its
+ * last. `env` may be a function, for settings known only once earlier hooks have run.
+ */
+export function useTestApp(
+  env: Environment | (() => Environment) = {},
+  handlers: Record<string, EventHandler> = {},
+): { db: TestDatabase; t: TestApp } {
+  const db = {} as TestDatabase;
+  const t = {} as TestApp;
+  beforeAll(async () => {
+    Object.assign(db, await createTestDatabase());
+    Object.assign(t, await startTestApp(db.url, typeof env === 'function' ? env() : env, handlers));
+  });
+  afterAll(async () => {
+    await t.close?.();
+    await db.drop?.();
+  });
+  return { db, t };
 }

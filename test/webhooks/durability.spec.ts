@@ -49,7 +49,7 @@ describe('POST /webhooks/stripe: durability', () => {
       ),
     );
     expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
-    // Whole bodies, as SPEC writes them: one first acknowledgement, 19 duplicates.
+    // Whole bodies: one first acknowledgement, 19 duplicates.
     const bodies = responses.map((r) => r.body as Record<string, unknown>);
     expect(bodies.filter((body) => !('duplicate' in body))).toEqual([{ received: true }]);
     expect(bodies.filter((body) => 'duplicate' in body)).toEqual(Array(19).fill({ received: true, duplicate: true }));

@@ -1,19 +1,9 @@
-import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { count } from '../support/database';
 import { randomId, signatureHeader, stripeEvent } from '../support/stripe';
-import { startTestApp, TestApp } from '../support/test-app';
+import { startTestApp, useTestApp } from '../support/test-app';
 
 describe('POST /webhooks/stripe: payloads and limits', () => {
-  let db: TestDatabase;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url);
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
+  const { db, t } = useTestApp();
 
   async function expectInvalidPayload(body: string): Promise<void> {
     const before = await count(db.pool, 'subscription_events');
@@ -51,7 +41,7 @@ describe('POST /webhooks/stripe: payloads and limits', () => {
 
   it('refuses a created too large for a PostgreSQL timestamp', () =>
     expectInvalidPayload(JSON.stringify(stripeEvent('customer.created', { id: 'cus_1' }, { created: 1e13 }))));
-  it('takes a created with a fraction as its whole second (SPEC asks only for id, type and data.object)', async () => {
+  it('takes a created with a fraction as its whole second (only id, type and data.object are required)', async () => {
     const event = stripeEvent('customer.created', { id: randomId('cus') }, { created: 1_700_000_000.75 });
     expect((await t.deliver(event)).status).toBe(200);
     const { rows } = await db.pool.query(

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { count, createTestDatabase, TestDatabase } from '../support/database';
+import { count } from '../support/database';
 import { randomId, SECOND_SECRET, signatureHeader, stripeEvent, TEST_SECRET } from '../support/stripe';
-import { startTestApp, TestApp } from '../support/test-app';
+import { useTestApp } from '../support/test-app';
 
 /** What stripe-node would compute: HMAC-SHA256 over "<t>.<payload>". */
 function v1(payload: string, secret: string, timestamp: number): string {
@@ -10,19 +10,10 @@ function v1(payload: string, secret: string, timestamp: number): string {
 const now = (): number => Math.floor(Date.now() / 1000);
 
 describe('POST /webhooks/stripe: signature check', () => {
-  let db: TestDatabase;
-  let t: TestApp;
+  const { db, t } = useTestApp({ STRIPE_WEBHOOK_SECRET: `${TEST_SECRET},${SECOND_SECRET}` });
+
   const payload = (): string =>
     JSON.stringify(stripeEvent('customer.created', { id: randomId('cus'), object: 'customer' }));
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    t = await startTestApp(db.url, { STRIPE_WEBHOOK_SECRET: `${TEST_SECRET},${SECOND_SECRET}` });
-  });
-  afterAll(async () => {
-    await t.close();
-    await db.drop();
-  });
 
   async function expectRefused(body: string, header: string | undefined): Promise<void> {
     const id = (JSON.parse(body.startsWith('{') && body.includes('"id"') ? body : '{"id":"none"}') as { id: string })

@@ -1,7 +1,7 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { Executor } from '../../database/database';
 import type { StripeEvent } from '../../common/stripe-event';
-import { HandlerContext, HandlerRegistry } from '../../queue/handler-registry';
+import type { HandlerContext } from '../../queue/handler-registry';
 import { BillingRepository } from '../billing.repository';
 import { checkoutSessionFromStripe, topUpFromCheckoutSession } from '../stripe-objects';
 import { WalletService } from '../wallet.service';
@@ -11,20 +11,13 @@ import { WalletService } from '../wallet.service';
  * and credits a paid wallet top-up (mode payment, metadata.purpose wallet_top_up).
  */
 @Injectable()
-export class CheckoutHandlers implements OnModuleInit {
+export class CheckoutHandlers {
   constructor(
-    private readonly registry: HandlerRegistry,
     private readonly billing: BillingRepository,
     private readonly wallet: WalletService,
   ) {}
 
-  onModuleInit(): void {
-    this.registry.register('checkout.session.completed', (event, manager, context) =>
-      this.completed(event, manager, context),
-    );
-  }
-
-  private async completed(event: StripeEvent, manager: Executor, context: HandlerContext): Promise<void> {
+  async completed(event: StripeEvent, manager: Executor, context: HandlerContext): Promise<void> {
     const session = checkoutSessionFromStripe(event.object);
     const topUp = topUpFromCheckoutSession(event.object);
     if (topUp?.paymentIntentId) {

@@ -1,36 +1,27 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Executor } from '../../database/database';
 import type { StripeEvent } from '../../common/stripe-event';
-import { HandlerRegistry } from '../../queue/handler-registry';
 import { StripeApi } from '../../stripe/stripe-api.service';
 import { describeStripeError } from '../../stripe/stripe-errors';
 import { BillingRepository } from '../billing.repository';
 import { entitlementSummaryFromStripe, eventOrder, withFullList } from '../stripe-objects';
 
 /**
- * entitlements.active_entitlement_summary.updated replaces the customer's feature list, if newer
- * than the one stored. Stripe includes at most a first page of entitlements: when `has_more` is set
- * and STRIPE_API_KEY is, the whole list is read from `GET /v1/entitlements/active_entitlements`
- * (every page) within the attempt, so a failed read fails the attempt and the event is retried.
- * Without a key the stored list is that first page (logged).
+ * Replaces the customer's feature list if newer. An event holds at most a first page of
+ * entitlements: with `has_more` and STRIPE_API_KEY set, the whole list is read from
+ * `GET /v1/entitlements/active_entitlements` (every page) within the attempt, so a failed read fails
+ * the attempt and the event is retried. Without a key the first page is stored (logged).
  */
 @Injectable()
-export class EntitlementSummaryHandlers implements OnModuleInit {
+export class EntitlementSummaryHandlers {
   private readonly logger = new Logger(EntitlementSummaryHandlers.name);
 
   constructor(
-    private readonly registry: HandlerRegistry,
     private readonly billing: BillingRepository,
     private readonly stripe: StripeApi,
   ) {}
 
-  onModuleInit(): void {
-    this.registry.register('entitlements.active_entitlement_summary.updated', (event, manager) =>
-      this.replace(event, manager),
-    );
-  }
-
-  private async replace(event: StripeEvent, manager: Executor): Promise<void> {
+  async replace(event: StripeEvent, manager: Executor): Promise<void> {
     let summary = entitlementSummaryFromStripe(event.object);
     if (summary.hasMore && this.stripe.enabled) {
       const customer = summary.customerId;
@@ -40,7 +31,7 @@ export class EntitlementSummaryHandlers implements OnModuleInit {
       });
       summary = withFullList(summary, entitlements);
       this.logger.log(
-        { eventId: event.id, eventType: event.type, customer: summary.customerId, entitlements: entitlements.length },
+        { eventId: event.id, eventType: event.type, customer, entitlements: entitlements.length },
         'entitlement summary has more entries than the event carries; read the full list from Stripe',
       );
     } else if (summary.hasMore) {

@@ -1,43 +1,38 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Executor } from '../../database/database';
 import { AlertService } from '../../alerts/alert.service';
 import type { StripeEvent } from '../../common/stripe-event';
-import { HandlerContext, HandlerRegistry } from '../../queue/handler-registry';
+import type { HandlerContext } from '../../queue/handler-registry';
 import { BillingRepository, InvoiceUpsert } from '../billing.repository';
 import { eventOrder, invoiceEventRank, invoiceFromStripe, InvoiceState } from '../stripe-objects';
 
 /**
- * invoice.paid / invoice.payment_succeeded record the paid period; invoice.payment_failed records
- * the failure and raises an alert (after commit, so once per event) when the failure is news: not
- * for an event older than the state stored (e.g. delivered after invoice.paid), for an invoice
- * already paid, or for an operator reprocessing the event. An invoice whose subscription
- * or customer is not known yet is stored all the same (and the customer created from it): nothing
- * depends on the order in which Stripe delivers them.
+ * invoice.paid and invoice.payment_succeeded record the paid period; invoice.payment_failed records
+ * the failure and alerts after commit, only when it is news (newer, unpaid, not a reprocess).
  */
 @Injectable()
-export class InvoiceHandlers implements OnModuleInit {
+export class InvoiceHandlers {
   private readonly logger = new Logger(InvoiceHandlers.name);
 
   constructor(
-    private readonly registry: HandlerRegistry,
     private readonly billing: BillingRepository,
     private readonly alerts: AlertService,
   ) {}
 
-  onModuleInit(): void {
-    this.registry.register('invoice.paid', (event, manager) => this.record(event, manager, false));
-    this.registry.register('invoice.payment_succeeded', (event, manager) => this.record(event, manager, false));
-    this.registry.register('invoice.payment_failed', async (event, manager, context) => {
-      const { invoice, result } = await this.record(event, manager, true);
-      if (result.applied && !result.reapplied && !result.paid) {
-        this.raiseAlert(event, invoice, context);
-      } else {
-        this.logger.log(
-          { eventId: event.id, eventType: event.type, invoice: invoice.id, ...result },
-          'payment failure not news (older than the stored state, invoice paid, or reprocessed): no alert',
-        );
-      }
-    });
+  async paid(event: StripeEvent, manager: Executor): Promise<void> {
+    await this.record(event, manager, false);
+  }
+
+  async paymentFailed(event: StripeEvent, manager: Executor, context: HandlerContext): Promise<void> {
+    const { invoice, result } = await this.record(event, manager, true);
+    if (result.applied && !result.reapplied && !result.paid) {
+      this.raiseAlert(event, invoice, context);
+    } else {
+      this.logger.log(
+        { eventId: event.id, eventType: event.type, invoice: invoice.id, ...result },
+        'payment failure not news (older than the stored state, invoice paid, or reprocessed): no alert',
+      );
+    }
   }
 
   private async record(

@@ -1,8 +1,8 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Executor } from '../../database/database';
 import { AlertService } from '../../alerts/alert.service';
 import type { StripeEvent } from '../../common/stripe-event';
-import { HandlerContext, HandlerRegistry } from '../../queue/handler-registry';
+import type { HandlerContext } from '../../queue/handler-registry';
 import { BillingRepository } from '../billing.repository';
 import {
   eventOrder,
@@ -14,34 +14,21 @@ import { WalletRepository } from '../wallet.repository';
 import { WalletService } from '../wallet.service';
 
 /**
- * payment_intent.succeeded credits a wallet top-up (the safety net when the Checkout Session event
- * is late or lost); payment_intent.payment_failed records a failed top-up and raises an alert.
- * A succeeded PaymentIntent without the top-up purpose credits nothing, but its payment method may
- * still be a top-up's (Checkout copies the session's metadata only with payment_intent_data), so
- * it is handed to WalletService.paymentSucceeded. Other failed PaymentIntents change nothing.
+ * payment_intent.succeeded credits a top-up (the safety net for a late or lost session event) or
+ * hands its payment method on; payment_intent.payment_failed records a failed top-up and alerts.
  */
 @Injectable()
-export class PaymentIntentHandlers implements OnModuleInit {
+export class PaymentIntentHandlers {
   private readonly logger = new Logger(PaymentIntentHandlers.name);
 
   constructor(
-    private readonly registry: HandlerRegistry,
     private readonly topUps: WalletService,
     private readonly wallet: WalletRepository,
     private readonly billing: BillingRepository,
     private readonly alerts: AlertService,
   ) {}
 
-  onModuleInit(): void {
-    this.registry.register('payment_intent.succeeded', (event, manager, context) =>
-      this.succeeded(event, manager, context),
-    );
-    this.registry.register('payment_intent.payment_failed', (event, manager, context) =>
-      this.failed(event, manager, context),
-    );
-  }
-
-  private async succeeded(event: StripeEvent, manager: Executor, context: HandlerContext): Promise<void> {
+  async succeeded(event: StripeEvent, manager: Executor, context: HandlerContext): Promise<void> {
     const topUp = topUpFromPaymentIntent(event.object);
     if (topUp) {
       await this.topUps.credit(manager, event, topUp, context);
@@ -53,7 +40,7 @@ export class PaymentIntentHandlers implements OnModuleInit {
     }
   }
 
-  private async failed(event: StripeEvent, manager: Executor, context: HandlerContext): Promise<void> {
+  async failed(event: StripeEvent, manager: Executor, context: HandlerContext): Promise<void> {
     const failure = failedTopUpFromPaymentIntent(event.object);
     if (!failure) {
       return;

@@ -1,7 +1,6 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Executor } from '../../database/database';
 import type { StripeEvent } from '../../common/stripe-event';
-import { HandlerRegistry } from '../../queue/handler-registry';
 import { BillingRepository } from '../billing.repository';
 import { eventOrder, subscriptionEventRank, subscriptionFromStripe } from '../stripe-objects';
 
@@ -16,25 +15,15 @@ export const SUBSCRIPTION_EVENTS = [
 
 /**
  * Every customer.subscription.* event carries the whole subscription, so each one sets its state
- * outright, if it is newer than the state stored. An unknown customer is created from the event
- * (in the same statement).
+ * outright if it is newer than the stored one (an unknown customer is created in the same statement).
  */
 @Injectable()
-export class SubscriptionHandlers implements OnModuleInit {
+export class SubscriptionHandlers {
   private readonly logger = new Logger(SubscriptionHandlers.name);
 
-  constructor(
-    private readonly registry: HandlerRegistry,
-    private readonly billing: BillingRepository,
-  ) {}
+  constructor(private readonly billing: BillingRepository) {}
 
-  onModuleInit(): void {
-    for (const type of SUBSCRIPTION_EVENTS) {
-      this.registry.register(type, (event, manager) => this.apply(event, manager));
-    }
-  }
-
-  private async apply(event: StripeEvent, manager: Executor): Promise<void> {
+  async apply(event: StripeEvent, manager: Executor): Promise<void> {
     const subscription = subscriptionFromStripe(event.object, event.type);
     const applied = await this.billing.upsertSubscription(
       manager,

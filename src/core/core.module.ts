@@ -1,6 +1,6 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import { LifecycleService } from '../common/lifecycle.service';
-import { AppConfig } from './app-config';
+import { AppConfig } from '../config/app-config';
+import { LifecycleService } from './lifecycle.service';
 
 /** The validated configuration and the replica's lifecycle state, available everywhere. */
 @Global()
