@@ -111,7 +111,5 @@ describe('StripeApi (stripe-node against the fake)', () => {
     const times = fake.requests.map((r) => r.time);
     expect(times).toHaveLength(24);
     expect(busiestWindow(times)).toBeLessThanOrEqual(8 + 1);
-    // Spread evenly rather than in bursts: 23 gaps of at least 1/8 s.
-    expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(23 * 125 - 50);
   });
 });
