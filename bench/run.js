@@ -4,9 +4,9 @@
 /**
  * npm run bench: the benchmarks of BENCHMARKS.md.
  *
- *   node bench/run.js [ingest|drain|scale|profile ...] [--quick] [--json FILE]
+ *   node bench/run.js [ingest|drain|scale|profile|backfill ...] [--quick] [--json FILE]
  *
- * With no mode: ingest, drain and scale (profile and retention only when asked). Runs against TEST_DATABASE_URL's
+ * With no mode: ingest, drain and scale (profile, retention and backfill only when asked). Runs against TEST_DATABASE_URL's
  * server when set (a fresh bench_<pid>_… database per target and run, dropped afterwards), else an
  * embedded PostgreSQL in a temporary directory. Needs the compiled service (`npm run build`).
  *
@@ -20,6 +20,8 @@
  *   --scale-dead N       open dead letters (default 100000, quick 10000)
  *   --retention-events N old processed events pruned while ingesting (default 1000000, quick 100000)
  *   --retention-rate R   the ingest rate during the retention run, per second (default 500: half the peak)
+ *   --backfill-n 100000  events the fake Stripe holds for the backfill (quick: 10000)
+ *   --backfill-rps 20    STRIPE_API_MAX_RPS of the backfill
  *   --floor-tx / --no-floor-tx   also run the floor in BEGIN/…/COMMIT style at 32 connections
  *   --bullmq / --no-bullmq       also run the BullMQ-on-Redis build (bench/bullmq.js) in ingest
  *                        (default on; skipped with a message when Redis does not answer)
@@ -39,7 +41,7 @@ const { openServer, ROOT } = require('./lib/db');
 const { killAll, setServiceEnv } = require('./lib/processes');
 const { closeAllRedis, redact, DEFAULT_REDIS_URL } = require('./lib/redis');
 
-const MODES = ['ingest', 'drain', 'scale', 'profile', 'retention'];
+const MODES = ['ingest', 'drain', 'scale', 'profile', 'retention', 'backfill'];
 
 function parseArgs(argv) {
   const args = { modes: [], quick: false };
@@ -70,6 +72,10 @@ function parseArgs(argv) {
       args.replicas = value().split(',').map(Number);
     } else if (a === '--scale-events') {
       args.scaleEvents = Number(value());
+    } else if (a === '--backfill-n') {
+      args.backfillN = value().split(',').map(Number);
+    } else if (a === '--backfill-rps') {
+      args.backfillRps = Number(value());
     } else if (a === '--scale-dead') {
       args.scaleDead = Number(value());
     } else if (a === '--retention-events') {
@@ -137,6 +143,8 @@ function parseArgs(argv) {
     scaleRequests: 200,
     scaleDeepPages: q ? 20 : 100,
     profileDuration: q ? 5 : 10,
+    backfillN: args.backfillN || (q ? [10_000] : [100_000]),
+    backfillRps: args.backfillRps || 20,
   };
 }
 

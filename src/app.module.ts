@@ -10,6 +10,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { QueueModule } from './queue/queue.module';
+import { ReconcileModule } from './reconcile/reconcile.module';
 import { leaseMs } from './queue/retry-policy';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
@@ -34,6 +35,7 @@ export class AppModule {
         QueueModule,
         MetricsModule,
         BillingModule,
+        ReconcileModule,
         WebhooksModule,
         AdminModule,
         HealthModule,

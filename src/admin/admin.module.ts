@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { BillingModule } from '../billing/billing.module';
 import { QueueModule } from '../queue/queue.module';
+import { ReconcileModule } from '../reconcile/reconcile.module';
 import { AuditLogController } from './audit-log.controller';
 import { AuditService } from './audit.service';
 import { ConsoleController } from './console.controller';
@@ -10,6 +11,7 @@ import { CustomersController } from './customers.controller';
 import { DeadLettersController } from './dead-letters.controller';
 import { DeadLettersService } from './dead-letters.service';
 import { EventsController } from './events.controller';
+import { ReconcileController } from './reconcile.controller';
 import { EventsService } from './events.service';
 import { ReprocessDryRunService } from './reprocess-dry-run.service';
 import { RetryQueueController } from './retry-queue.controller';
@@ -19,7 +21,7 @@ import { StatsRepository } from './stats.repository';
 import { StatsService } from './stats.service';
 
 @Module({
-  imports: [QueueModule, BillingModule],
+  imports: [QueueModule, BillingModule, ReconcileModule],
   controllers: [
     DeadLettersController,
     RetryQueueController,
@@ -28,6 +30,7 @@ import { StatsService } from './stats.service';
     CustomersController,
     StatsController,
     ConsoleController,
+    ReconcileController,
   ],
   providers: [
     AuditService,

@@ -2,6 +2,7 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { AlertsModule } from '../alerts/alerts.module';
 import { HandlerRegistry } from '../queue/handler-registry';
 import { QueueModule } from '../queue/queue.module';
+import { StripeApiModule } from '../stripe/stripe-api.module';
 import { BillingRepository } from './billing.repository';
 import { EntitlementsController } from './entitlements.controller';
 import { EntitlementsService } from './entitlements.service';
@@ -19,7 +20,7 @@ import { WalletService } from './wallet.service';
 
 /** The handlers of the Stripe events it handles, registered with the queue below; the entitlements, wallet and usage APIs. */
 @Module({
-  imports: [QueueModule, AlertsModule],
+  imports: [QueueModule, AlertsModule, StripeApiModule],
   controllers: [EntitlementsController, WalletUsageController],
   providers: [
     BillingRepository,

@@ -6,6 +6,7 @@ import {
   customerFromStripe,
   entitlementSummaryFromStripe,
   failedTopUpFromPaymentIntent,
+  withFullList,
   invoiceFromStripe,
   paymentMethodOfPaymentIntent,
   subscriptionEventRank,
@@ -308,6 +309,26 @@ describe('Stripe → row mapping', () => {
       );
       expect(readSubscription({ ...subscription(), status: 7 })).toThrow(/\(got 7\)$/);
       expect(readSubscription({ ...subscription(), metadata: 'y'.repeat(100) })).toThrow(/\(got "y{39}…\)$/);
+    });
+  });
+
+  it("puts the full list read from the API in place of a summary's first page", () => {
+    const firstPage = { ...entitlementSummaryFromStripe(fixture('entitlements.active_entitlement_summary.updated')) };
+    firstPage.hasMore = true;
+    const full = withFullList(firstPage, [
+      { feature: 'feat_a', lookupKey: 'reports' },
+      { feature: 'feat_b', lookupKey: 'exports' },
+      { feature: 'feat_c', lookupKey: 'reports' },
+    ]);
+    expect(full).toEqual({
+      customerId: 'cus_Fx7Kq2LmN4pR8s',
+      lookupKeys: ['reports', 'exports'],
+      entitlements: [
+        { feature: 'feat_a', lookupKey: 'reports' },
+        { feature: 'feat_b', lookupKey: 'exports' },
+        { feature: 'feat_c', lookupKey: 'reports' },
+      ],
+      hasMore: false,
     });
   });
 });

@@ -301,6 +301,19 @@ export function entitlementSummaryFromStripe(object: StripeObject): EntitlementS
   };
 }
 
+/** The summary with the customer's full list of active entitlements (read from the API) in place of its first page. */
+export function withFullList(
+  summary: EntitlementSummaryState,
+  entitlements: ReadonlyArray<{ feature: string | null; lookupKey: string }>,
+): EntitlementSummaryState {
+  return {
+    customerId: summary.customerId,
+    lookupKeys: unique(entitlements.map((e) => e.lookupKey)),
+    entitlements: entitlements.map((e) => ({ feature: e.feature, lookupKey: e.lookupKey })),
+    hasMore: false,
+  };
+}
+
 export function checkoutSessionFromStripe(object: StripeObject): CheckoutSessionState {
   const id = requiredId(object.id, 'id', 'of a checkout session');
   const of = `of checkout session ${id}`;

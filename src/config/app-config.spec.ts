@@ -25,6 +25,7 @@ const DOCUMENTED_DEFAULTS = {
   eventRetentionDays: 30,
   logLevel: 'info',
   dbMigrateOnBoot: true,
+  reconcile: { cron: '*/10 * * * *', graceSeconds: 120, initialLookbackSeconds: 259_200 },
 };
 
 function problemOf(env: Record<string, string | undefined>): string {
@@ -62,6 +63,12 @@ describe('AppConfig.fromEnvironment', () => {
       ACCESS_STATUSES: '',
       EVENT_RETENTION_DAYS: '',
       DATA_DIR: '',
+      STRIPE_API_KEY: '',
+      STRIPE_API_BASE: '',
+      STRIPE_API_MAX_RPS: '',
+      RECONCILE_CRON: '',
+      RECONCILE_GRACE_SECONDS: '',
+      RECONCILE_INITIAL_LOOKBACK_SECONDS: '',
     };
     const config = AppConfig.fromEnvironment(blank);
     expect(config).toMatchObject({ ...DOCUMENTED_DEFAULTS, nodeEnv: 'development', dataDir: '.data' });
@@ -101,6 +108,13 @@ describe('AppConfig.fromEnvironment', () => {
     ['LOG_LEVEL', 'loud'],
     ['DATABASE_URL', 'mysql://x/y'],
     ['WEBHOOK_MAX_BODY_BYTES', '10'],
+    ['STRIPE_API_KEY', 'pk_test_publishable'],
+    ['STRIPE_API_BASE', 'ftp://api.stripe.com'],
+    ['STRIPE_API_BASE', 'https://proxy.internal/stripe'],
+    ['STRIPE_API_MAX_RPS', '0'],
+    ['RECONCILE_CRON', 'hourly'],
+    ['RECONCILE_GRACE_SECONDS', '-1'],
+    ['RECONCILE_INITIAL_LOOKBACK_SECONDS', '2592001'],
   ])('names %s when its value is invalid', (name, value) => {
     expect(problemOf({ ...valid, [name]: value })).toContain(name);
   });
@@ -109,6 +123,31 @@ describe('AppConfig.fromEnvironment', () => {
     const message = problemOf({ ...valid, STRIPE_WEBHOOK_SECRET: 'sk_live_oops_this_is_an_api_key' });
     expect(message).toContain('STRIPE_WEBHOOK_SECRET');
     expect(message).not.toContain('sk_live_oops');
+  });
+
+  it('turns pulling from Stripe off without STRIPE_API_KEY, and splits STRIPE_API_BASE for stripe-node', () => {
+    expect(AppConfig.fromEnvironment(valid).stripeApi).toBeUndefined();
+    expect(AppConfig.fromEnvironment({ ...valid, STRIPE_API_KEY: 'rk_live_abc123' }).stripeApi).toEqual({
+      key: 'rk_live_abc123',
+      location: { protocol: 'https', host: 'api.stripe.com', port: 443 },
+      maxRequestsPerSecond: 20,
+    });
+    const local = AppConfig.fromEnvironment({
+      ...valid,
+      STRIPE_API_KEY: 'sk_test_abc123',
+      STRIPE_API_BASE: 'http://127.0.0.1:12111',
+      STRIPE_API_MAX_RPS: '2.5',
+    });
+    expect(local.stripeApi).toMatchObject({
+      location: { protocol: 'http', host: '127.0.0.1', port: 12111 },
+      maxRequestsPerSecond: 2.5,
+    });
+  });
+
+  it('never echoes the Stripe API key in its message', () => {
+    const message = problemOf({ ...valid, STRIPE_API_KEY: 'sk_live oops-with-a-space' });
+    expect(message).toContain('STRIPE_API_KEY');
+    expect(message).not.toContain('oops');
   });
 
   it('accepts a 6-field cron (seconds first) and several comma-separated secrets', () => {

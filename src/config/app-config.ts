@@ -6,6 +6,26 @@ export interface HealthThresholds {
   maxDeadLetters?: number;
 }
 
+/** Where stripe-node sends API calls (STRIPE_API_BASE, split as its options want it). */
+export interface StripeApiLocation {
+  protocol: 'http' | 'https';
+  host: string;
+  port: number;
+}
+
+/** Pulling from Stripe: present only when STRIPE_API_KEY is set. */
+export interface StripeApiConfig {
+  key: string;
+  location: StripeApiLocation;
+  maxRequestsPerSecond: number;
+}
+
+export interface ReconcileConfig {
+  cron: string;
+  graceSeconds: number;
+  initialLookbackSeconds: number;
+}
+
 export class ConfigurationError extends Error {
   constructor(message: string) {
     super(message);
@@ -48,6 +68,9 @@ export class AppConfig {
   readonly healthThresholds: HealthThresholds;
   /** When set, scrapes of /metrics must present it as a bearer token. */
   readonly metricsToken?: string;
+  /** Undefined without STRIPE_API_KEY: nothing calls Stripe. */
+  readonly stripeApi?: StripeApiConfig;
+  readonly reconcile: ReconcileConfig;
 
   constructor(values: AppConfigValues) {
     this.nodeEnv = values.nodeEnv;
@@ -75,6 +98,8 @@ export class AppConfig {
     this.dataDir = values.dataDir;
     this.healthThresholds = values.healthThresholds;
     this.metricsToken = values.metricsToken;
+    this.stripeApi = values.stripeApi;
+    this.reconcile = values.reconcile;
   }
 
   /** A copy with some values replaced (tests, and main once the embedded database is up). */
@@ -137,6 +162,30 @@ export class AppConfig {
         maxDeadLetters: s.HEALTH_MAX_DEAD_LETTERS,
       },
       metricsToken: s.METRICS_TOKEN,
+      stripeApi: s.STRIPE_API_KEY
+        ? {
+            key: s.STRIPE_API_KEY,
+            location: stripeApiLocation(s.STRIPE_API_BASE),
+            maxRequestsPerSecond: s.STRIPE_API_MAX_RPS,
+          }
+        : undefined,
+      reconcile: {
+        cron: s.RECONCILE_CRON,
+        graceSeconds: s.RECONCILE_GRACE_SECONDS,
+        initialLookbackSeconds: s.RECONCILE_INITIAL_LOOKBACK_SECONDS,
+      },
     });
   }
+}
+
+/** A validated STRIPE_API_BASE as stripe-node's `protocol`, `host` and `port`. */
+export function stripeApiLocation(base: string): StripeApiLocation {
+  const url = new URL(base);
+  const protocol = url.protocol === 'http:' ? 'http' : 'https';
+  return {
+    protocol,
+    // new URL keeps an IPv6 host in brackets; Node's http wants it bare.
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port === '' ? (protocol === 'http' ? 80 : 443) : Number(url.port),
+  };
 }

@@ -130,6 +130,41 @@ const metricsToken: Rule<string> = {
   expected: 'at least 16 characters, without spaces',
 };
 
+const stripeApiKey: Rule<string> = {
+  parse: (text) => (/^(sk|rk)_(test|live)_\S+$/.test(text) ? text : undefined),
+  expected: 'a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_test_…, rk_live_…)',
+};
+
+/** stripe-node takes a host, port and protocol: a path, query or credentials could not be honoured. */
+const stripeApiBase: Rule<string> = {
+  parse: (text) => {
+    if (!URL.canParse(text)) {
+      return undefined;
+    }
+    const url = new URL(text);
+    const plain =
+      ['http:', 'https:'].includes(url.protocol) &&
+      url.hostname !== '' &&
+      url.pathname === '/' &&
+      url.search === '' &&
+      url.username === '' &&
+      url.password === '';
+    return plain ? text : undefined;
+  },
+  expected: 'an http(s) URL of a host and optional port, without a path (e.g. https://api.stripe.com)',
+};
+
+const requestsPerSecond: Rule<number> = {
+  parse: (text) => {
+    const n = Number(text.trim());
+    return Number.isFinite(n) && n >= 0.1 && n <= 1000 ? n : undefined;
+  },
+  expected: 'a number from 0.1 to 1000',
+};
+
+/** The Events API keeps 30 days of events: no sweep can look further back. */
+export const EVENTS_API_RETENTION_SECONDS = 30 * 24 * 3600;
+
 /** `name:token` names the holder; an unnamed token is called `token-<n>` (1-based) in the audit log. */
 export function parseAdminTokens(entries: readonly string[]): AdminToken[] {
   return entries.map((entry, index) => {
@@ -266,6 +301,39 @@ export const VARIABLES = {
   METRICS_TOKEN: variable({
     rule: metricsToken,
     meaning: 'when set (≥ 16 characters), `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`',
+  }),
+  STRIPE_API_KEY: variable({
+    rule: stripeApiKey,
+    meaning:
+      'a secret or restricted key (`sk_…`, `rk_…`) with read access to Events and Entitlements (see "Pulling from Stripe"); unset turns pulling off and nothing calls Stripe',
+  }),
+  STRIPE_API_BASE: variable({
+    rule: stripeApiBase,
+    default: 'https://api.stripe.com',
+    meaning:
+      'where Stripe API calls go: a proxy, or a local fake in tests (`http://127.0.0.1:PORT`); a host and port, no path',
+  }),
+  STRIPE_API_MAX_RPS: variable({
+    rule: requestsPerSecond,
+    default: 20,
+    meaning:
+      'the most Stripe API requests a second this replica makes, spread evenly (sweeps run on one replica at a time)',
+  }),
+  RECONCILE_CRON: variable({
+    rule: cronExpression,
+    default: '*/10 * * * *',
+    meaning: 'when the reconciliation sweep runs; 6 fields (seconds first) accepted',
+  }),
+  RECONCILE_GRACE_SECONDS: variable({
+    rule: integer(0, 86_400),
+    default: 120,
+    meaning: 'a sweep looks only at events created at least this long ago, so that normal delivery comes first',
+  }),
+  RECONCILE_INITIAL_LOOKBACK_SECONDS: variable({
+    rule: integer(1, EVENTS_API_RETENTION_SECONDS),
+    default: 259_200,
+    meaning:
+      'how far back the very first sweep looks (3 days: Stripe retries a delivery for up to 3 days); at most 30 days',
   }),
 };
 

@@ -4,6 +4,7 @@ import { CreateWalletAndUsageTables1767398400000 } from '../../migrations/176739
 import { SubscriptionUserLinks1767484800000 } from '../../migrations/1767484800000-subscription-user-links';
 import { CreateWalletIntentPaymentMethods1767571200000 } from '../../migrations/1767571200000-create-wallet-intent-payment-methods';
 import { QueueClaims1767657600000 } from '../../migrations/1767657600000-queue-claims';
+import { PullFromStripe1767744000000 } from '../../migrations/1767744000000-pull-from-stripe';
 import { AdminConsoleIndexes1767830400000 } from '../../migrations/1767830400000-admin-console-indexes';
 
 /**
@@ -17,5 +18,6 @@ export const MIGRATIONS = [
   SubscriptionUserLinks1767484800000,
   CreateWalletIntentPaymentMethods1767571200000,
   QueueClaims1767657600000,
+  PullFromStripe1767744000000,
   AdminConsoleIndexes1767830400000,
 ];

@@ -4,10 +4,12 @@ import { LifecycleService } from '../core/lifecycle.service';
 import { withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { QueueStatsService } from '../queue/queue-stats.service';
+import { ReconcileStatus } from '../reconcile/reconcile-status.service';
 
 /**
  * The backlog in the `webhooks` key of /health/webhooks, counted in the background (at most 5 s
- * old); it fails the check only past the HEALTH_MAX_* thresholds.
+ * old), and how reconciliation sweeps go; only the backlog fails the check, past the HEALTH_MAX_*
+ * thresholds.
  */
 @Injectable()
 export class WebhooksIndicator {
@@ -16,6 +18,7 @@ export class WebhooksIndicator {
     private readonly stats: QueueStatsService,
     private readonly config: AppConfig,
     private readonly lifecycle: LifecycleService,
+    private readonly reconcile: ReconcileStatus,
   ) {}
 
   async check<Key extends string>(key: Key): Promise<HealthIndicatorResult<Key>> {
@@ -31,6 +34,9 @@ export class WebhooksIndicator {
       pending_retries: stats.pendingRetries,
       dlq_items: stats.deadLetters,
       oldest_pending_age_seconds: stats.oldestPendingAgeSeconds,
+      // How sweeps go is reported, never a reason to fail the check.
+      reconcile: this.reconcile.current.reconcile,
+      last_reconcile_at: this.reconcile.current.lastReconcileAt?.toISOString() ?? null,
     };
     const { maxPending, maxOldestPendingAgeSeconds, maxDeadLetters } = this.config.healthThresholds;
     const problems = [

@@ -64,6 +64,26 @@ export class MetricsService implements OnModuleInit {
     registers: [this.registry],
   });
 
+  private readonly reconcileRuns = new Counter({
+    name: 'stripe_webhook_reconcile_runs_total',
+    help: 'Reconciliation runs on this replica by outcome (succeeded, failed).',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+
+  private readonly recovered = new Counter({
+    name: 'stripe_webhook_events_recovered_total',
+    help: 'Events a reconciliation run found at Stripe but not stored, stored by this replica, by event type.',
+    labelNames: ['event_type'],
+    registers: [this.registry],
+  });
+
+  private readonly reconcileLastSuccessGauge = new Gauge({
+    name: 'stripe_webhook_reconcile_last_success_timestamp_seconds',
+    help: 'When the last successful reconciliation sweep (of any replica) ended, in Unix seconds.',
+    registers: [this.registry],
+  });
+
   constructor(
     private readonly queueEvents: QueueEvents,
     private readonly stats: QueueStatsService,
@@ -108,6 +128,18 @@ export class MetricsService implements OnModuleInit {
   webhookReceived(eventType: string | undefined, outcome: ReceivedOutcome, seconds: number): void {
     this.received.inc({ event_type: eventType ?? '', outcome });
     this.ackDuration.observe(seconds);
+  }
+
+  reconcileRunFinished(outcome: 'succeeded' | 'failed'): void {
+    this.reconcileRuns.inc({ outcome });
+  }
+
+  eventRecovered(eventType: string): void {
+    this.recovered.inc({ event_type: eventType });
+  }
+
+  reconcileLastSuccess(at: Date): void {
+    this.reconcileLastSuccessGauge.set(at.getTime() / 1000);
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -42,6 +42,30 @@ describe('migrations', () => {
     );
   });
 
+  it("records each event's source (webhook by default, checked) and account, and the reconciliation tables", async () => {
+    const source = await dataSource();
+    await runMigrationsLocked(source);
+    await db.pool.query(
+      `INSERT INTO subscription_events (stripe_event_id, event_type, payload) VALUES ('evt_a', 't', '{}')`,
+    );
+    const { rows } = await db.pool.query(`SELECT source, account_id FROM subscription_events`);
+    expect(rows).toEqual([{ source: 'webhook', account_id: null }]);
+    await expect(
+      db.pool.query(
+        `INSERT INTO subscription_events (stripe_event_id, event_type, payload, source) VALUES ('evt_b', 't', '{}', 'pigeon')`,
+      ),
+    ).rejects.toMatchObject({ code: '23514' });
+    await db.pool.query(
+      `INSERT INTO reconcile_runs (trigger, scheduled_for, since, until) VALUES ('schedule', 'epoch', now(), now())`,
+    );
+    await expect(
+      db.pool.query(
+        `INSERT INTO reconcile_runs (trigger, scheduled_for, since, until) VALUES ('schedule', 'epoch', now(), now())`,
+      ),
+    ).rejects.toMatchObject({ code: '23505' }); // one run per cron tick
+    await db.pool.query(`INSERT INTO reconcile_checkpoints (account_id, checkpoint_at) VALUES ('', now())`);
+  });
+
   it('lets several replicas migrate at once: all succeed, each migration applied once', async () => {
     const replicas = await Promise.all([dataSource(), dataSource(), dataSource(), dataSource()]);
     const results = await Promise.all(replicas.map((source) => runMigrationsLocked(source)));

@@ -96,6 +96,9 @@ describe('OpenAPI', () => {
           '/admin/dead-letters/{id}/replay',
           '/admin/events/{stripeEventId}',
           '/admin/events/{stripeEventId}/reprocess',
+          '/admin/reconcile',
+          '/admin/reconcile/runs',
+          '/admin/reconcile/runs/{id}',
           '/admin/retry-queue',
           '/admin/stats',
           '/health/live',
@@ -114,6 +117,11 @@ describe('OpenAPI', () => {
       );
       expect(document.paths['/admin/dead-letters'].get.security).toEqual([{ bearer: [] }]);
       expect(document.paths['/v1/customers/{customerId}/entitlements'].get.security).toEqual([{ bearer: [] }]);
+      expect(document.paths['/admin/reconcile'].post).toMatchObject({
+        security: [{ bearer: [] }],
+        responses: { '202': expect.anything(), '409': expect.anything(), '503': expect.anything() },
+      });
+      expect(document.paths['/admin/reconcile/runs/{id}'].get.responses).toHaveProperty('404');
       expect(document.paths['/metrics'].get).toMatchObject({
         tags: ['metrics'],
         responses: { '200': { content: { 'text/plain': expect.anything() } } },

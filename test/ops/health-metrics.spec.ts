@@ -95,6 +95,8 @@ describe('health and metrics', () => {
           pending_retries: 1,
           dlq_items: 1,
           oldest_pending_age_seconds: expect.any(Number),
+          reconcile: 'disabled',
+          last_reconcile_at: null,
         },
       },
       error: {},
@@ -106,6 +108,8 @@ describe('health and metrics', () => {
           pending_retries: 1,
           dlq_items: 1,
           oldest_pending_age_seconds: expect.any(Number),
+          reconcile: 'disabled',
+          last_reconcile_at: null,
         },
       },
     });

@@ -15,7 +15,7 @@ import {
 } from 'class-validator';
 
 /** A full date and time with a zone (ISO-8601 also allows forms like 20260101 or 2026-W01). */
-const TIMESTAMP_WITH_ZONE = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d:\d\d)$/;
+export const TIMESTAMP_WITH_ZONE = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d:\d\d)$/;
 
 /** Filters combine (AND); only open dead letters are replayed, oldest first. */
 export class ReplayDeadLettersBody {

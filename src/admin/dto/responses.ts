@@ -134,3 +134,28 @@ export class DryRunDto {
   })
   error!: string | null;
 }
+export class ReconcileStartedDto {
+  @ApiProperty({ format: 'uuid' }) run_id!: string;
+}
+
+export class ReconcileRunDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ enum: ['schedule', 'admin'] }) trigger!: string;
+  @ApiProperty({ nullable: true, type: String, description: "the token's holder, for an admin run" })
+  actor!: string | null;
+  @ApiProperty({ format: 'date-time', description: 'events created from' }) since!: string;
+  @ApiProperty({ format: 'date-time', description: 'events created up to' }) until!: string;
+  @ApiProperty() dry_run!: boolean;
+  @ApiProperty({ enum: ['running', 'succeeded', 'failed'] }) status!: string;
+  @ApiProperty({ description: 'events Stripe listed in the range' }) listed!: number;
+  @ApiProperty({ description: 'of those, events not stored before (a dry run counts what it would store)' })
+  recovered!: number;
+  @ApiProperty({ nullable: true, type: String }) error!: string | null;
+  @ApiProperty({ format: 'date-time' }) started_at!: string;
+  @ApiProperty({ nullable: true, format: 'date-time', type: String }) finished_at!: string | null;
+}
+
+export class ReconcileRunPageDto {
+  @ApiProperty({ type: [ReconcileRunDto] }) items!: ReconcileRunDto[];
+  @ApiProperty({ nullable: true, type: String, description: 'null on the last page' }) next_cursor!: string | null;
+}
