@@ -8,6 +8,14 @@ import { RowReleaser } from './row-releaser';
 
 /** The most events one transaction settles. */
 export const MAX_SETTLE_BATCH = 32;
+/**
+ * Storing a delivery should take about this long. When it takes longer (more deliveries than the
+ * machine can both store and handle), fewer batches run, so that acknowledgements keep their
+ * latency and the backlog grows instead; it is handled once the burst is over.
+ */
+const STORE_TARGET_MS = 10;
+/** With no delivery stored for this long, nothing holds the batches back. */
+const STORE_QUIET_MS = 500;
 
 interface Waiting {
   row: ClaimedRow;
@@ -28,6 +36,9 @@ export class Dispatcher {
   private readonly backlog: Waiting[] = [];
   private readonly maxHeld: number;
   private batches = 0;
+  /** Moving average of the time deliveries took to store, and when the last one was stored. */
+  private storeMs = 0;
+  private lastStored = 0;
   private runningRows = 0;
   private reserved = 0;
   private stopping = false;
@@ -82,6 +93,21 @@ export class Dispatcher {
     this.pump();
   }
 
+  /** How long storing a delivery took on this replica: acknowledgements come before batches. */
+  noteStored(ms: number): void {
+    this.storeMs = 0.9 * this.storeMs + 0.1 * ms;
+    this.lastStored = performance.now();
+  }
+
+  /** Batches allowed at once: fewer while deliveries take longer than usual to store. */
+  private get batchLimit(): number {
+    const concurrency = this.config.workerConcurrency;
+    if (performance.now() - this.lastStored > STORE_QUIET_MS || this.storeMs <= STORE_TARGET_MS) {
+      return concurrency;
+    }
+    return this.storeMs > 2 * STORE_TARGET_MS ? 1 : Math.ceil(concurrency / 2);
+  }
+
   /** Resolves when a place may be free (or when stopping). */
   waitForSlot(): Promise<void> {
     if (this.freeSlots > 0 || this.stopping) {
@@ -129,7 +155,7 @@ export class Dispatcher {
   /** Starts batches while there are held rows and free workers. */
   private pump(): void {
     this.giveBackStale();
-    while (this.batches < this.config.workerConcurrency && this.backlog.length > 0) {
+    while (this.batches < this.batchLimit && this.backlog.length > 0) {
       const batch = this.nextBatch();
       this.batches++;
       this.runningRows += batch.length;

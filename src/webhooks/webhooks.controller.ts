@@ -68,6 +68,9 @@ export class WebhooksController {
     const { duplicate } = await this.queue.enqueue(event, rawText);
     response.locals.duplicate = duplicate;
     // Written as is: the hottest route skips serialising and hashing (ETag) a constant answer.
-    response.status(200).type('application/json; charset=utf-8').end(duplicate ? DUPLICATE : RECEIVED);
+    response
+      .status(200)
+      .type('application/json; charset=utf-8')
+      .end(duplicate ? DUPLICATE : RECEIVED);
   }
 }
