@@ -99,13 +99,8 @@ export class Dispatcher {
     this.lastStored = performance.now();
   }
 
-  /** Batches allowed at once: fewer while deliveries take longer than usual to store. */
   private get batchLimit(): number {
-    const concurrency = this.config.workerConcurrency;
-    if (performance.now() - this.lastStored > STORE_QUIET_MS || this.storeMs <= STORE_TARGET_MS) {
-      return concurrency;
-    }
-    return this.storeMs > 2 * STORE_TARGET_MS ? 1 : Math.ceil(concurrency / 2);
+    return batchLimit(this.config.workerConcurrency, this.storeMs, performance.now() - this.lastStored);
   }
 
   /** Resolves when a place may be free (or when stopping). */
@@ -212,4 +207,16 @@ export class Dispatcher {
       resolve();
     }
   }
+}
+
+/**
+ * Batches allowed at once, given how long deliveries took to store on average and how long ago the
+ * last one was: all of them when storing is quick or nothing is being stored, half past the target,
+ * one past twice the target.
+ */
+export function batchLimit(concurrency: number, storeMs: number, sinceLastStoredMs: number): number {
+  if (sinceLastStoredMs > STORE_QUIET_MS || storeMs <= STORE_TARGET_MS) {
+    return concurrency;
+  }
+  return storeMs > 2 * STORE_TARGET_MS ? 1 : Math.ceil(concurrency / 2);
 }
