@@ -16,14 +16,14 @@ export const EVENT_CREATED_SQL = 'coalesce(event_created_at, received_at)';
 
 /**
  * The admin console's reads, kept fast with millions of events:
- * - per-bucket counts for GET /admin/stats come from index-only scans of when events were received,
- *   processed (or ignored) and dead-lettered, and from webhook_retry_counts for retries;
+ * - per-bucket counts for GET /admin/stats: received from an index on when events arrived, dead from
+ *   one on when they were dead-lettered, and processed and retried from webhook_event_counts, a ring of
+ *   per-minute counters (8 days of minutes, in 16 shards so that concurrent writers rarely meet) that
+ *   webhook_count_events() adds to as events complete or fail. It never grows and needs no pruning;
  * - GET /admin/customers/:id/events reads one customer's events newest first from an expression index.
  *
- * webhook_retry_counts is a ring of per-minute counters, one row per minute of the last 8 days
- * (slot = minute since the epoch modulo 11,520): a retry scheduled in a minute adds to its slot, or
- * resets a slot still holding the same minute of an older week. It never grows and needs no pruning,
- * and counting retries stays cheap however many there are.
+ * Completing an event changes no indexed column of subscription_events, and its pages keep room
+ * (fillfactor 70): the update stays on its page (HOT) and touches no index.
  *
  * The indexes on subscription_events are built CONCURRENTLY (outside a transaction), so that ingest
  * keeps writing while a large table is indexed during a rolling deploy. An index a failed build left
@@ -35,18 +35,29 @@ export class AdminConsoleIndexes1767830400000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`
-      CREATE TABLE IF NOT EXISTS webhook_retry_counts (
-        slot    integer     PRIMARY KEY,
-        minute  timestamptz NOT NULL,
-        retried integer     NOT NULL
+      CREATE TABLE IF NOT EXISTS webhook_event_counts (
+        slot      integer     NOT NULL,
+        shard     integer     NOT NULL,
+        minute    timestamptz NOT NULL,
+        processed integer     NOT NULL DEFAULT 0,
+        retried   integer     NOT NULL DEFAULT 0,
+        PRIMARY KEY (slot, shard)
       )`);
-    await q.query('CREATE INDEX IF NOT EXISTS webhook_retry_counts_minute_idx ON webhook_retry_counts (minute)');
+    await q.query('CREATE INDEX IF NOT EXISTS webhook_event_counts_minute_idx ON webhook_event_counts (minute)');
+    await q.query(`
+      CREATE OR REPLACE FUNCTION webhook_count_events(processed integer, retried integer) RETURNS void
+      LANGUAGE sql AS $$
+        INSERT INTO webhook_event_counts AS c (slot, shard, minute, processed, retried)
+        SELECT (extract(epoch FROM date_trunc('minute', now()))::bigint / 60 % 11520)::integer,
+               pg_backend_pid() % 16, date_trunc('minute', now()), processed, retried
+         WHERE processed > 0 OR retried > 0
+        ON CONFLICT (slot, shard) DO UPDATE
+           SET processed = CASE WHEN c.minute = EXCLUDED.minute THEN c.processed ELSE 0 END + EXCLUDED.processed,
+               retried = CASE WHEN c.minute = EXCLUDED.minute THEN c.retried ELSE 0 END + EXCLUDED.retried,
+               minute = EXCLUDED.minute
+      $$`);
+    await q.query('ALTER TABLE subscription_events SET (fillfactor = 70)');
     await createConcurrently(q, 'subscription_events_received_at_idx', 'ON subscription_events (received_at)');
-    await createConcurrently(
-      q,
-      'subscription_events_processed_at_idx',
-      'ON subscription_events (processed_at) WHERE processed_at IS NOT NULL',
-    );
     await createConcurrently(
       q,
       'subscription_events_customer_idx',
@@ -61,12 +72,13 @@ export class AdminConsoleIndexes1767830400000 implements MigrationInterface {
     for (const index of [
       'webhook_dead_letter_queue_created_idx',
       'subscription_events_customer_idx',
-      'subscription_events_processed_at_idx',
       'subscription_events_received_at_idx',
     ]) {
       await q.query(`DROP INDEX IF EXISTS ${index}`); // a revert runs in a transaction
     }
-    await q.query('DROP TABLE IF EXISTS webhook_retry_counts');
+    await q.query('ALTER TABLE subscription_events RESET (fillfactor)');
+    await q.query('DROP FUNCTION IF EXISTS webhook_count_events(integer, integer)');
+    await q.query('DROP TABLE IF EXISTS webhook_event_counts');
   }
 }
 

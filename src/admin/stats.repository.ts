@@ -12,19 +12,21 @@ export interface StatsBucket {
 
 /**
  * Per-bucket counts of every replica's work ($1 the bucket width, $2 buckets, the last one partial):
- * an index-only range scan per bucket and count, as grouping a week by date_bin sorted every event on disk.
+ * an index range scan per bucket and source (grouping a week by date_bin sorted every event on disk);
+ * processed and retried come from the per-minute counters.
  */
 export const STATS_SQL = `SELECT b.start,
               (SELECT count(*) FROM subscription_events
                 WHERE received_at >= b.start AND received_at < b.start + $1::interval)::integer AS received,
-              (SELECT count(*) FROM subscription_events
-                WHERE processed_at >= b.start AND processed_at < b.start + $1::interval)::integer AS processed,
-              (SELECT coalesce(sum(retried), 0) FROM webhook_retry_counts
-                WHERE minute >= b.start AND minute < b.start + $1::interval)::integer AS retried,
+              c.processed,
+              c.retried,
               (SELECT count(*) FROM webhook_dead_letter_queue
                 WHERE created_at >= b.start AND created_at < b.start + $1::interval)::integer AS dead
          FROM (SELECT date_bin($1::interval, now(), timestamptz 'epoch') - i * $1::interval AS start
-                 FROM generate_series($2::integer - 1, 0, -1) i) b`;
+                 FROM generate_series($2::integer - 1, 0, -1) i) b,
+              LATERAL (SELECT coalesce(sum(processed), 0)::integer AS processed, coalesce(sum(retried), 0)::integer AS retried
+                         FROM webhook_event_counts
+                        WHERE minute >= b.start AND minute < b.start + $1::interval) c`;
 
 @Injectable()
 export class StatsRepository {

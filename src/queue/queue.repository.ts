@@ -133,8 +133,10 @@ export class QueueRepository {
            FROM event
            JOIN input ON input.stripe_event_id = event.stripe_event_id
           WHERE event.status = 'pending'
+       ), counted AS (
+         SELECT webhook_count_events((SELECT count(*) FROM event WHERE status = 'ignored')::integer, 0)
        )
-       SELECT id, stripe_event_id FROM event`,
+       SELECT id, stripe_event_id FROM event, counted`,
       [
         events.map((e) => e.event.id),
         events.map((e) => e.event.type),
@@ -200,6 +202,8 @@ export class QueueRepository {
    * First statement of an attempt (one event or a batch): deletes the held queue rows, fenced on
    * their tokens, and bounds the transaction's statements and pauses on the server. The rows stay
    * locked until commit, so no claim can take them; a row not returned was lost and must not run.
+   * Handlers look rows up by key: within the attempt their plans are cached and scans ruled out, so a
+   * plan made while a table was small stays an index lookup as it grows, and is not made again per event.
    */
   async takeForAttempt(
     tx: Executor,
@@ -210,7 +214,8 @@ export class QueueRepository {
     const { rows: taken } = await sql<{ event_id: string }>(
       tx,
       `WITH bounded AS (
-         SELECT set_config('statement_timeout', $3, true), set_config('idle_in_transaction_session_timeout', $4, true)
+         SELECT set_config('statement_timeout', $3, true), set_config('idle_in_transaction_session_timeout', $4, true),
+                set_config('plan_cache_mode', 'auto', true), set_config('enable_seqscan', 'off', true)
        )
        DELETE FROM webhook_retry_queue q
         USING unnest($1::bigint[], $2::uuid[]) AS held(event_id, lock_token)
@@ -224,16 +229,20 @@ export class QueueRepository {
 
   /**
    * Last statement of a successful attempt's transaction: the events processed (or ignored), with
-   * their attempt numbers. Done last, not first: while an event row is locked, a duplicate
-   * delivery's insert waits for it.
+   * their attempt numbers, counted for /admin/stats. Done last: while an event row is locked, a
+   * duplicate delivery's insert waits for it.
    */
   async complete(tx: Executor, completions: Completion[]): Promise<void> {
     await sql(
       tx,
-      `UPDATE subscription_events e
-          SET status = done.status, attempts = done.attempt, last_error = NULL, processed_at = now()
-         FROM unnest($1::bigint[], $2::text[], $3::integer[]) AS done(id, status, attempt)
-        WHERE e.id = done.id`,
+      `WITH completed AS (
+         UPDATE subscription_events e
+            SET status = done.status, attempts = done.attempt, last_error = NULL, processed_at = now()
+           FROM unnest($1::bigint[], $2::text[], $3::integer[]) AS done(id, status, attempt)
+          WHERE e.id = done.id
+         RETURNING e.id
+       )
+       SELECT webhook_count_events((SELECT count(*) FROM completed)::integer, 0)`,
       [completions.map((c) => c.row.eventId), completions.map((c) => c.status), completions.map((c) => c.row.attempt)],
       'swp_complete',
     );
@@ -242,7 +251,7 @@ export class QueueRepository {
   /**
    * After a handler failed: the run counts (claims back to 0), the row is unlocked and due in
    * `delaySeconds` by the database clock, the event records attempts and error; fenced on the token.
-   * Also counted in this minute's slot of webhook_retry_counts (a ring of 8 days, for /admin/stats).
+   * Counted for /admin/stats.
    */
   async scheduleRetry(row: ClaimedRow, error: string, delaySeconds: number): Promise<boolean> {
     const { rows } = await sql<{ id: string }>(
@@ -253,20 +262,14 @@ export class QueueRepository {
                 next_retry_at = clock_timestamp() + $4 * interval '1 second'
           WHERE event_id = $1 AND lock_token = $2
          RETURNING event_id, attempts
-       ), counted AS (
-         INSERT INTO webhook_retry_counts AS c (slot, minute, retried)
-         SELECT (extract(epoch FROM date_trunc('minute', now()))::bigint / 60 % 11520)::integer,
-                date_trunc('minute', now()), count(*)::integer
-           FROM q HAVING count(*) > 0
-         ON CONFLICT (slot) DO UPDATE
-            SET retried = CASE WHEN c.minute = EXCLUDED.minute THEN c.retried + EXCLUDED.retried ELSE EXCLUDED.retried END,
-                minute = EXCLUDED.minute
+       ), e AS (
+         UPDATE subscription_events e
+            SET attempts = q.attempts, last_error = $3
+           FROM q
+          WHERE e.id = q.event_id
+         RETURNING e.id
        )
-       UPDATE subscription_events e
-          SET attempts = q.attempts, last_error = $3
-         FROM q
-        WHERE e.id = q.event_id
-       RETURNING e.id`,
+       SELECT id, webhook_count_events(0, 1) FROM e`,
       [row.eventId, row.token, error, delaySeconds],
       'swp_schedule_retry',
     );

@@ -137,8 +137,10 @@ export class ReconcileRepository {
          UPDATE reconcile_runs
             SET listed = listed + cardinality($2::text[]), recovered = recovered + (SELECT count(*) FROM event)
           WHERE id = $1
+       ), counted AS (
+         SELECT webhook_count_events((SELECT count(*) FROM event WHERE status = 'ignored')::integer, 0)
        )
-       SELECT stripe_event_id, event_type, status FROM event`,
+       SELECT stripe_event_id, event_type, status FROM event, counted`,
       [
         runId,
         events.map((e) => e.id),

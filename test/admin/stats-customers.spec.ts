@@ -105,6 +105,13 @@ describe('GET /admin/stats', () => {
               ($2, 'test.ok', 'processed', '{}', now() - interval '3 days', now() - interval '3 days')`,
       [randomId('evt'), randomId('evt')],
     );
+    // Their processing, counted in the minutes it happened (as webhook_count_events does).
+    await db.pool.query(
+      `INSERT INTO webhook_event_counts (slot, shard, minute, processed)
+       SELECT (extract(epoch FROM m)::bigint / 60 % 11520)::integer, 99, m, 1
+         FROM (VALUES (date_trunc('minute', now() - interval '3 hours')),
+                      (date_trunc('minute', now() - interval '3 days'))) v(m)`,
+    );
     const hour = await stats('1h');
     const day = await stats('24h');
     const week = await stats('7d');
@@ -117,12 +124,14 @@ describe('GET /admin/stats', () => {
   });
 
   it('counts retries per minute in a ring of slots: a slot left from 8 days ago starts again', async () => {
-    // The slots of this minute and the next still hold the same minutes of 8 days ago, 50 retries each.
-    await db.pool.query('DELETE FROM webhook_retry_counts');
+    // The slots of this minute and the next, in every shard, still hold the same minutes of 8 days
+    // ago, 50 retries and 50 processed each.
+    await db.pool.query('DELETE FROM webhook_event_counts');
     await db.pool.query(
-      `INSERT INTO webhook_retry_counts (slot, minute, retried)
-       SELECT (extract(epoch FROM m)::bigint / 60 % 11520)::integer, m - interval '8 days', 50
-         FROM (VALUES (date_trunc('minute', now())), (date_trunc('minute', now()) + interval '1 minute')) v(m)`,
+      `INSERT INTO webhook_event_counts (slot, shard, minute, retried, processed)
+       SELECT (extract(epoch FROM m)::bigint / 60 % 11520)::integer, shard, m - interval '8 days', 50, 50
+         FROM (VALUES (date_trunc('minute', now())), (date_trunc('minute', now()) + interval '1 minute')) v(m),
+              generate_series(0, 15) shard`,
     );
     expect(total(await stats('7d'), 'retried')).toBe(0);
     const fails = stripeEvent('test.fails', { id: randomId('obj') });
@@ -130,7 +139,7 @@ describe('GET /admin/stats', () => {
     expect((await settle(t, db.pool, fails.id as string)).status).toBe('dead');
     expect(total(await stats('7d'), 'retried')).toBe(1);
     const { rows } = await db.pool.query(
-      `SELECT retried, minute > now() - interval '2 minutes' AS recent FROM webhook_retry_counts WHERE retried <> 50`,
+      `SELECT retried, minute > now() - interval '2 minutes' AS recent FROM webhook_event_counts WHERE retried <> 50`,
     );
     expect(rows).toEqual([{ retried: 1, recent: true }]);
   });
