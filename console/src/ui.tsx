@@ -6,6 +6,8 @@ export interface Loaded<T> {
   data?: T;
   error?: string;
   loading: boolean;
+  /** Counts the loads that have ended (answered or failed): each one a new value. */
+  settled: number;
   reload: () => void;
   /** Loads again without the loading state, keeping what is shown until the answer comes (polling). */
   refresh: () => void;
@@ -13,7 +15,10 @@ export interface Loaded<T> {
 
 /** Loads `load()` whenever `deps` change, keeping loading and error states. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
-  const [state, setState] = useState<{ data?: T; error?: string; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<{ data?: T; error?: string; loading: boolean; settled: number }>({
+    loading: true,
+    settled: 0,
+  });
   const [round, setRound] = useState(0);
   const quiet = useRef(false);
   useEffect(() => {
@@ -24,9 +29,15 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
       setState((s) => ({ ...s, loading: true, error: undefined }));
     }
     load().then(
-      (data) => live && setState({ data, loading: false }),
+      (data) => live && setState((s) => ({ data, loading: false, settled: s.settled + 1 })),
       (error: unknown) =>
-        live && setState((s) => ({ data: keep ? s.data : undefined, error: errorText(error), loading: false })),
+        live &&
+        setState((s) => ({
+          data: keep ? s.data : undefined,
+          error: errorText(error),
+          loading: false,
+          settled: s.settled + 1,
+        })),
     );
     return () => {
       live = false;

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, enc, errorText } from '../api';
 import { health, sweepHealth } from '../health';
-import { ErrorBox, Loading, Pager, pageQuery, Section, useLoad, When } from '../ui';
+import { ErrorBox, type Loaded, Loading, Pager, pageQuery, Section, useLoad, When } from '../ui';
 
 interface Run {
   id: string;
@@ -27,15 +27,19 @@ const NO_KEY =
   'from Stripe and no run can start. Set it (a key that can read Events) and restart the service. ' +
   'Earlier runs stay listed below.';
 
-/** Calls `refresh` every POLL_MS while `active`. */
-function usePolling(active: boolean, refresh: () => void): void {
+/**
+ * While `active`, loads again POLL_MS after each load ends: never two at once, so a slow answer is
+ * not dropped for a newer request.
+ */
+function usePolling(active: boolean, loaded: Loaded<unknown>): void {
+  const { settled, refresh } = loaded;
   useEffect(() => {
     if (!active) {
       return undefined;
     }
-    const timer = setInterval(refresh, POLL_MS);
-    return () => clearInterval(timer);
-  }, [active, refresh]);
+    const timer = setTimeout(refresh, POLL_MS);
+    return () => clearTimeout(timer);
+  }, [active, settled, refresh]);
 }
 
 /** A datetime-local value read as UTC, the zone every time in the console is shown in. */
@@ -68,7 +72,7 @@ export function Reconcile() {
   const sweeps = useLoad(health, []);
   const { reconcile, lastReconcileAt } = sweepHealth(sweeps.data);
   const running = runs.data?.items.some((run) => run.status === 'running') ?? false;
-  usePolling(running, runs.refresh);
+  usePolling(running, runs);
   // A run that stored events moves the last successful sweep: read it again once runs settle.
   const wasRunning = useRef(false);
   useEffect(() => {
@@ -282,7 +286,7 @@ async function startError(caught: unknown, onNoKey: () => void): Promise<string>
 export function ReconcileRunPage({ id }: { id: string }) {
   const run = useLoad(() => api<Run>('GET', `/admin/reconcile/runs/${enc(id)}`), [id]);
   const r = run.data;
-  usePolling(r?.status === 'running', run.refresh);
+  usePolling(r?.status === 'running', run);
   return (
     <div>
       <p>
