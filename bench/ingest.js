@@ -103,9 +103,12 @@ async function ingest(ctx) {
     // service also handles what it acknowledges: above that its queue only grows.
     const handledPeak = Math.max(...service.map((r) => r.jobsPerSecond));
     results.serviceHandledPeak = handledPeak;
+    // Overload: more than the service handles (1.5 × its handled peak, below its acknowledgement
+    // peak): acknowledgements should keep their latency while the backlog grows.
     const loads = [
       { load: '½ peak acks', rate: Math.max(10, Math.floor(peak / 2)) },
       { load: '½ peak handled', rate: Math.max(10, Math.floor(handledPeak / 2)) },
+      { load: 'overload', rate: Math.max(10, Math.floor(Math.min(1.5 * handledPeak, 0.9 * peak))) },
       { load: 'light', rate: 50 },
     ];
     for (const { load, rate } of loads) {
@@ -248,7 +251,12 @@ async function steady(target, rate, opts, log) {
     secret: WEBHOOK_SECRET,
   });
   const usage = cpu.end();
+  // What is left to handle when the load stops (the backlog; BullMQ's lives in Redis).
+  const backlog = await withClient(target.db.url, async (c) =>
+    target.kind === 'bullmq' ? null : (await c.query('SELECT count(*)::int AS n FROM webhook_retry_queue')).rows[0].n,
+  );
   const result = {
+    backlogAtEnd: backlog,
     rps: load.achievedRate,
     ok: load.ok,
     errors: load.errors,
@@ -456,6 +464,7 @@ function report(results) {
         'handled p50',
         'handled p99',
         'handled max',
+        'backlog at end',
         'errors',
         'target CPU',
         'machine busy',
@@ -471,6 +480,7 @@ function report(results) {
         ms(r.handledMs.p50),
         ms(r.handledMs.p99),
         ms(r.handledMs.max),
+        r.backlogAtEnd === null || r.backlogAtEnd === undefined ? '-' : num(r.backlogAtEnd),
         num(r.errors + r.non2xx + r.timeouts),
         `${num(r.targetCpuPercent)}%`,
         `${num(r.machineBusyPercent)}%`,

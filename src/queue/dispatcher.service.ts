@@ -8,6 +8,14 @@ import { RowReleaser } from './row-releaser';
 
 /** The most events one transaction settles. */
 export const MAX_SETTLE_BATCH = 32;
+/**
+ * Storing a delivery should take about this long. When it takes longer (more deliveries than the
+ * machine can both store and handle), fewer batches run, so that acknowledgements keep their
+ * latency and the backlog grows instead; it is handled once the burst is over.
+ */
+const STORE_TARGET_MS = 10;
+/** With no delivery stored for this long, nothing holds the batches back. */
+const STORE_QUIET_MS = 500;
 
 interface Waiting {
   row: ClaimedRow;
@@ -28,6 +36,9 @@ export class Dispatcher {
   private readonly backlog: Waiting[] = [];
   private readonly maxHeld: number;
   private batches = 0;
+  /** Moving average of the time deliveries took to store, and when the last one was stored. */
+  private storeMs = 0;
+  private lastStored = 0;
   private runningRows = 0;
   private reserved = 0;
   private stopping = false;
@@ -82,6 +93,16 @@ export class Dispatcher {
     this.pump();
   }
 
+  /** How long storing a delivery took on this replica: acknowledgements come before batches. */
+  noteStored(ms: number): void {
+    this.storeMs = 0.9 * this.storeMs + 0.1 * ms;
+    this.lastStored = performance.now();
+  }
+
+  private get batchLimit(): number {
+    return batchLimit(this.config.workerConcurrency, this.storeMs, performance.now() - this.lastStored);
+  }
+
   /** Resolves when a place may be free (or when stopping). */
   waitForSlot(): Promise<void> {
     if (this.freeSlots > 0 || this.stopping) {
@@ -129,7 +150,7 @@ export class Dispatcher {
   /** Starts batches while there are held rows and free workers. */
   private pump(): void {
     this.giveBackStale();
-    while (this.batches < this.config.workerConcurrency && this.backlog.length > 0) {
+    while (this.batches < this.batchLimit && this.backlog.length > 0) {
       const batch = this.nextBatch();
       this.batches++;
       this.runningRows += batch.length;
@@ -186,4 +207,16 @@ export class Dispatcher {
       resolve();
     }
   }
+}
+
+/**
+ * Batches allowed at once, given how long deliveries took to store on average and how long ago the
+ * last one was: all of them when storing is quick or nothing is being stored, half past the target,
+ * one past twice the target.
+ */
+export function batchLimit(concurrency: number, storeMs: number, sinceLastStoredMs: number): number {
+  if (sinceLastStoredMs > STORE_QUIET_MS || storeMs <= STORE_TARGET_MS) {
+    return concurrency;
+  }
+  return storeMs > 2 * STORE_TARGET_MS ? 1 : Math.ceil(concurrency / 2);
 }

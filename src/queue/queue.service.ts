@@ -40,9 +40,11 @@ export class QueueService {
   async enqueue(event: StripeEvent, rawPayload: string): Promise<EnqueueResult> {
     const ignoredBecause = this.ignoredBecause(event);
     const claim = ignoredBecause ? null : this.dispatcher.reserve();
+    const started = performance.now();
     let id: string | null;
     try {
       id = await this.batcher.insert({ event, rawPayload, status: ignoredBecause ? 'ignored' : 'pending', claim });
+      this.dispatcher.noteStored(performance.now() - started);
     } catch (error) {
       if (claim) {
         this.dispatcher.cancel();
