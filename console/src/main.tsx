@@ -6,7 +6,7 @@ import { CustomerPage, CustomerSearch } from './pages/customer';
 import { DeadLetterPage, DeadLetters } from './pages/dead-letters';
 import { EventPage, EventSearch } from './pages/event';
 import { Overview } from './pages/overview';
-import { Reconcile } from './pages/reconcile';
+import { Reconcile, ReconcileRunPage } from './pages/reconcile';
 import { ErrorBox } from './ui';
 import './console.css';
 
@@ -86,7 +86,7 @@ const NAV = [
   { path: '#/reconcile', label: 'Reconciliation' },
 ];
 
-function Page({ hash, reconcile }: { hash: string; reconcile: boolean }) {
+function Page({ hash }: { hash: string }) {
   const [, section, id] = /^#\/([^/]*)\/?(.*)$/.exec(hash) ?? [];
   const param = id ? decodeURIComponent(id) : '';
   switch (section) {
@@ -109,7 +109,7 @@ function Page({ hash, reconcile }: { hash: string; reconcile: boolean }) {
     case 'audit':
       return <AuditLog />;
     case 'reconcile':
-      return reconcile ? <Reconcile /> : <p>Reconciliation is not available on this service.</p>;
+      return param ? <ReconcileRunPage key={param} id={param} /> : <Reconcile />;
     default:
       return <Overview />;
   }
@@ -118,8 +118,6 @@ function Page({ hash, reconcile }: { hash: string; reconcile: boolean }) {
 function App() {
   const [signedIn, setSignedIn] = useState(token() !== null);
   const [reason, setReason] = useState('');
-  // The reconcile routes may not exist on this version: the page shows only when they answer.
-  const [reconcile, setReconcile] = useState(false);
   const hash = useHash();
   useEffect(() => {
     whenSignedOut((why) => {
@@ -133,15 +131,6 @@ function App() {
     window.addEventListener('swp-signed-in', onSignIn);
     return () => window.removeEventListener('swp-signed-in', onSignIn);
   }, []);
-  useEffect(() => {
-    if (!signedIn) {
-      return;
-    }
-    api('GET', '/admin/reconcile/runs?limit=1').then(
-      () => setReconcile(true),
-      () => setReconcile(false),
-    );
-  }, [signedIn]);
   if (!signedIn) {
     return <SignIn reason={reason} />;
   }
@@ -154,7 +143,7 @@ function App() {
         </a>
         <strong class="brand">Webhook console</strong>
         <nav aria-label="Pages">
-          {NAV.filter((n) => reconcile || n.path !== '#/reconcile').map((n) => (
+          {NAV.map((n) => (
             <a key={n.path} href={n.path} aria-current={current === n.path ? 'page' : undefined}>
               {n.label}
             </a>
@@ -165,7 +154,7 @@ function App() {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        <Page hash={hash} reconcile={reconcile} />
+        <Page hash={hash} />
       </main>
     </>
   );

@@ -1,31 +1,54 @@
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { errorText } from './api';
 
 export interface Loaded<T> {
   data?: T;
   error?: string;
   loading: boolean;
+  /** Counts the loads that have ended (answered or failed): each one a new value. */
+  settled: number;
   reload: () => void;
+  /** Loads again without the loading state, keeping what is shown until the answer comes (polling). */
+  refresh: () => void;
 }
 
 /** Loads `load()` whenever `deps` change, keeping loading and error states. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
-  const [state, setState] = useState<{ data?: T; error?: string; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<{ data?: T; error?: string; loading: boolean; settled: number }>({
+    loading: true,
+    settled: 0,
+  });
   const [round, setRound] = useState(0);
+  const quiet = useRef(false);
   useEffect(() => {
     let live = true;
-    setState((s) => ({ ...s, loading: true, error: undefined }));
+    const keep = quiet.current;
+    quiet.current = false;
+    if (!keep) {
+      setState((s) => ({ ...s, loading: true, error: undefined }));
+    }
     load().then(
-      (data) => live && setState({ data, loading: false }),
-      (error: unknown) => live && setState({ error: errorText(error), loading: false }),
+      (data) => live && setState((s) => ({ data, loading: false, settled: s.settled + 1 })),
+      (error: unknown) =>
+        live &&
+        setState((s) => ({
+          data: keep ? s.data : undefined,
+          error: errorText(error),
+          loading: false,
+          settled: s.settled + 1,
+        })),
     );
     return () => {
       live = false;
     };
   }, [...deps, round]);
   const reload = useCallback(() => setRound((r) => r + 1), []);
-  return { ...state, reload };
+  const refresh = useCallback(() => {
+    quiet.current = true;
+    setRound((r) => r + 1);
+  }, []);
+  return { ...state, reload, refresh };
 }
 
 export function ErrorBox({ message }: { message: string | undefined }) {

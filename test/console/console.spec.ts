@@ -1,9 +1,6 @@
 /// <reference lib="dom" />
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import puppeteer, { Browser, Page } from 'puppeteer-core';
+import type { Page } from 'puppeteer-core';
+import { ConsoleBrowser } from '../support/console-browser';
 import { createTestDatabase, TestDatabase } from '../support/database';
 import { fixtureEvent, newWorld, subscriptionEvent } from '../support/fixtures';
 import { FAST_QUEUE, settle } from '../support/queue';
@@ -12,32 +9,17 @@ import { TcpProxy } from '../support/tcp-proxy';
 import { ADMIN_TOKEN, startTestApp, TestApp, useTestApp } from '../support/test-app';
 import { waitUntil } from '../support/wait';
 
-/** Screenshots of each page, for people to look at (git-ignored). */
-const SCREENSHOTS = join(__dirname, '..', '..', '.data', 'test-output', 'console');
 const HOSTILE = {
   note: '<script>window.__pwned = "script"</script>',
   image: '<img src=x onerror="window.__pwned = \'img\'">',
 };
 
-function chromiumPath(): string {
-  try {
-    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error('chromium is not installed: apt-get install -y chromium (see README, "Browser tests")');
-  }
-}
-
 describe('the admin console in a real browser', () => {
   let db: TestDatabase;
   let proxy: TcpProxy;
   let t: TestApp;
-  let browser: Browser;
+  let browser: ConsoleBrowser;
   let page: Page;
-  let profile: string;
-  /** Problems the page reported: page errors, console errors, requests leaving the service. */
-  let problems: string[] = [];
-  /** Console errors a step expects (an API answer the page shows as a message), by status. */
-  let expectedStatuses: number[] = [];
   const dead = stripeEvent('test.flaky', { id: randomId('obj'), object: 'thing', metadata: HOSTILE });
   const w = newWorld();
   const subscription = subscriptionEvent('customer.subscription.created', w, {
@@ -47,7 +29,6 @@ describe('the admin console in a real browser', () => {
   const failedOnce = new Set<string>();
 
   beforeAll(async () => {
-    mkdirSync(SCREENSHOTS, { recursive: true });
     db = await createTestDatabase();
     proxy = await TcpProxy.start(db.url);
     t = await startTestApp(
@@ -70,84 +51,29 @@ describe('the admin console in a real browser', () => {
     expect((await settle(t, db.pool, subscription.id)).status).toBe('processed');
     expect((await t.deliver(fixtureEvent('customer.created', w))).status).toBe(200);
 
-    profile = mkdtempSync(join(tmpdir(), 'swp-chromium-'));
-    browser = await puppeteer.launch({
-      executablePath: chromiumPath(),
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-dev-shm-usage',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--user-data-dir=${profile}`,
-      ],
-    });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1366, height: 768 });
-    await page.setRequestInterception(true);
-    page.on('request', (request) => {
-      if (new URL(request.url()).origin !== t.url && !request.url().startsWith('data:')) {
-        problems.push(`request left the service: ${request.url()}`);
-        void request.abort();
-        return;
-      }
-      void request.continue();
-    });
-    page.on('pageerror', (error) => problems.push(`page error: ${String(error)}`));
-    page.on('console', (message) => {
-      if (message.type() !== 'error') {
-        return;
-      }
-      const status = /status of (\d{3})/.exec(message.text())?.[1];
-      const url = message.location().url ?? '';
-      // The reconcile routes may not exist yet: the console asks, and hides the page on 404.
-      if (status === '404' && url.includes('/admin/reconcile/runs')) {
-        return;
-      }
-      if (status && expectedStatuses.includes(Number(status))) {
-        return;
-      }
-      problems.push(`console error: ${message.text()} (${url})`);
-    });
+    browser = await ConsoleBrowser.open(t.url);
+    page = browser.page;
   });
 
   afterEach(() => {
-    const seen = problems;
-    problems = [];
-    expectedStatuses = [];
-    expect(seen).toEqual([]);
+    expect(browser.takeProblems()).toEqual([]);
   });
 
   afterAll(async () => {
     await browser?.close();
-    rmSync(profile, { recursive: true, force: true });
     await t.close();
     await proxy.close();
     await db.drop();
   });
 
-  const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-  const text = (selector: string) => page.$eval(selector, (e) => e.textContent ?? '');
-  const waitForText = (needle: string, timeout = 10_000) =>
-    page.waitForFunction((n: string) => document.body.innerText.includes(n), { timeout }, needle);
-  const clickButton = async (label: string) => {
-    const button = await page.waitForSelector(`::-p-xpath(//button[normalize-space(.)='${label}'])`);
-    await button?.click();
-  };
-  const signInWith = async (token: string) => {
-    await page.waitForSelector('#token');
-    await page.$eval('#token', (input) => ((input as HTMLInputElement).value = ''));
-    await page.type('#token', token);
-    await clickButton('Sign in');
-  };
+  const shot = (name: string) => browser.shot(name);
+  const text = (selector: string) => browser.text(selector);
+  const waitForText = (needle: string, timeout?: number) => browser.waitForText(needle, timeout);
+  const clickButton = (label: string) => browser.clickButton(label);
+  const signInWith = (token: string) => browser.signInWith(token);
 
   it('refuses a wrong token at sign-in with a clear message, then signs in and shows the overview', async () => {
-    expectedStatuses = [401];
+    browser.expectStatuses(401);
     await page.goto(`${t.url}/admin/console`);
     await shot('sign-in');
     await signInWith('wrong-token-0123456789');
@@ -158,6 +84,7 @@ describe('the admin console in a real browser', () => {
     await page.waitForSelector('.chart canvas');
     await waitForText('received: 3'); // the dead event, the subscription and the customer
     expect(await text('[data-testid=health]')).toMatch(/dlq items\s*1/);
+    expect(await text('[data-testid=health]')).toMatch(/reconcile\s*disabled\s*last reconcile at\s*never/);
     expect(await page.evaluate(() => sessionStorage.getItem('swp-admin-token'))).toBe(ADMIN_TOKEN);
     await shot('overview');
   });
@@ -193,7 +120,7 @@ describe('the admin console in a real browser', () => {
   });
 
   it('shows a second replay of the same dead letter (409) as a readable message, and keeps working', async () => {
-    expectedStatuses = [409];
+    browser.expectStatuses(409);
     await page.goto(`${t.url}/admin/console#/dead-letters`);
     const { rows } = await db.pool.query('SELECT id FROM webhook_dead_letter_queue WHERE stripe_event_id = $1', [
       dead.id,
@@ -234,8 +161,27 @@ describe('the admin console in a real browser', () => {
     await shot('customer');
   });
 
+  it('without a Stripe key, lists the reconciliation runs and says so; starting one shows it as a readable message', async () => {
+    // A run from before the key was removed.
+    const { rows } = await db.pool.query<{ id: string }>(
+      `INSERT INTO reconcile_runs (trigger, actor, since, until, dry_run, status, listed, recovered, finished_at)
+       VALUES ('admin', 'ops', now() - interval '2 hours', now() - interval '1 hour', true, 'succeeded', 7, 2, now())
+       RETURNING id`,
+    );
+    await page.click('a[href="#/reconcile"]');
+    await page.waitForSelector(`[data-testid=runs] tr[data-run="${rows[0].id}"]`);
+    expect(await text('[data-testid=no-key]')).toMatch(/^No Stripe API key is configured: STRIPE_API_KEY is not set/);
+    expect(await text('[data-testid=sweeps]')).toMatch(/reconcile\s*disabled/);
+    browser.expectStatuses(503);
+    await clickButton('Start a dry run');
+    await waitForText('Not started: no Stripe API key is configured (STRIPE_API_KEY is not set on this service).');
+    expect(await text('main .error')).not.toContain('try again shortly');
+    expect(await page.$(`[data-testid=runs] tr[data-run="${rows[0].id}"]`)).not.toBeNull();
+    await shot('reconcile-no-key');
+  });
+
   it('shows an outage (503) as a readable message and recovers when the database is back', async () => {
-    expectedStatuses = [503];
+    browser.expectStatuses(503);
     await page.goto(`${t.url}/admin/console#/audit`);
     await page.waitForSelector('[data-testid=audit] tbody tr');
     proxy.cut();
@@ -281,7 +227,7 @@ describe('the admin console in a real browser', () => {
   });
 
   it('goes back to sign-in with a clear message when the token stops being accepted', async () => {
-    expectedStatuses = [401];
+    browser.expectStatuses(401);
     await page.evaluate(() => sessionStorage.setItem('swp-admin-token', 'revoked-token-0123456789'));
     await page.goto(`${t.url}/admin/console#/dead-letters`);
     await page.waitForSelector('[data-testid=sign-in-reason]');

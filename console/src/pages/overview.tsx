@@ -1,29 +1,14 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api';
 import { Bucket, StatsChart, totals } from '../chart';
-import { ErrorBox, Loading, Section, useLoad } from '../ui';
-
-interface Health {
-  status: string;
-  info?: Record<string, Record<string, unknown>>;
-  error?: Record<string, Record<string, unknown>>;
-}
+import { component, health, sweepHealth } from '../health';
+import { ErrorBox, Loading, Section, useLoad, When } from '../ui';
 
 const WINDOWS = [
   { value: '1h', label: 'Last hour (per minute)' },
   { value: '24h', label: 'Last 24 hours (per quarter-hour)' },
   { value: '7d', label: 'Last 7 days (per hour)' },
 ];
-
-/** /health/webhooks answers 503 with the same body when something is down: both are shown. */
-async function health(): Promise<Health> {
-  const response = await fetch('/health/webhooks', { headers: { Accept: 'application/json' } });
-  const body = (await response.json().catch(() => null)) as Health | null;
-  if (!body) {
-    throw new Error(`The health check answered ${response.status} without figures.`);
-  }
-  return body;
-}
 
 function figure(value: unknown): string {
   return typeof value === 'number' || typeof value === 'string' ? String(value) : '—';
@@ -33,8 +18,9 @@ export function Overview() {
   const [window, setWindow] = useState('1h');
   const figures = useLoad(health, []);
   const stats = useLoad(() => api<{ buckets: Bucket[] }>('GET', `/admin/stats?window=${window}`), [window]);
-  const webhooks = figures.data?.info?.webhooks ?? figures.data?.error?.webhooks;
-  const database = figures.data?.info?.database ?? figures.data?.error?.database;
+  const webhooks = component(figures.data, 'webhooks');
+  const database = component(figures.data, 'database');
+  const sweeps = sweepHealth(figures.data);
   return (
     <div>
       <h1>Overview</h1>
@@ -57,6 +43,20 @@ export function Overview() {
                 <dd>{figure(webhooks?.[key])}</dd>
               </div>
             ))}
+            <div>
+              <dt>reconcile</dt>
+              <dd>
+                <a href="#/reconcile" class={sweeps.reconcile === 'failing' ? 'bad' : undefined}>
+                  {sweeps.reconcile ?? '—'}
+                </a>
+              </dd>
+            </div>
+            <div>
+              <dt>last reconcile at</dt>
+              <dd class="when">
+                {sweeps.lastReconcileAt ? <When at={sweeps.lastReconcileAt} /> : sweeps.reconcile ? 'never' : '—'}
+              </dd>
+            </div>
           </dl>
         )}
         <button type="button" onClick={figures.reload}>
