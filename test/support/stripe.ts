@@ -32,3 +32,32 @@ export function stripeEvent(
 export function signatureHeader(payload: string, secret = TEST_SECRET, timestamp?: number): string {
   return Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp });
 }
+
+/**
+ * A thin event notification as an event destination with thin payloads sends it: no `data`, `created`
+ * as an ISO time; thin copies of classic events also name their snapshot (see thinCopyOf).
+ */
+export function thinEvent(type: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: randomId('evt_test'),
+    object: 'v2.core.event',
+    type,
+    livemode: false,
+    created: new Date().toISOString(),
+    ...overrides,
+  };
+}
+
+/** The thin copy (`v1.<type>`) of a classic event: its `snapshot_event` and `related_object`. */
+export function thinCopyOf(
+  snapshot: { id: string; type: string; created: number; data: { object: { id: string; object: string } } },
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const object = snapshot.data.object;
+  return thinEvent(`v1.${snapshot.type}`, {
+    created: new Date(snapshot.created * 1000).toISOString(),
+    snapshot_event: snapshot.id,
+    related_object: { id: object.id, type: object.object, url: `/v1/${object.object}s/${object.id}` },
+    ...overrides,
+  });
+}
