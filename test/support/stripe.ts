@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
+import type { StripeJson } from './fixtures';
 
 export const TEST_SECRET = 'whsec_test_primary_0123456789abcdef';
 export const SECOND_SECRET = 'whsec_test_secondary_fedcba9876543210';
@@ -49,14 +50,11 @@ export function thinEvent(type: string, overrides: Record<string, unknown> = {})
 }
 
 /** The thin copy (`v1.<type>`) of a classic event: its `snapshot_event` and `related_object`. */
-export function thinCopyOf(
-  snapshot: { id: string; type: string; created: number; data: { object: { id: string; object: string } } },
-  overrides: Record<string, unknown> = {},
-): Record<string, unknown> {
-  const object = snapshot.data.object;
-  return thinEvent(`v1.${snapshot.type}`, {
-    created: new Date(snapshot.created * 1000).toISOString(),
-    snapshot_event: snapshot.id,
+export function thinCopyOf(snapshot: StripeJson, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const object = (snapshot.data as { object: { id: string; object: string } }).object;
+  return thinEvent(`v1.${snapshot.type as string}`, {
+    created: new Date((snapshot.created as number) * 1000).toISOString(),
+    snapshot_event: snapshot.id as string,
     related_object: { id: object.id, type: object.object, url: `/v1/${object.object}s/${object.id}` },
     ...overrides,
   });

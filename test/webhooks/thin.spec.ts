@@ -41,7 +41,11 @@ describe('POST /webhooks/stripe/thin', () => {
 
   it('a ping: 200, stored with source thin, processed with no effect; again: duplicate', async () => {
     const ping = thinEvent(PING, {
-      related_object: { id: 'ed_test_1', type: 'v2.core.event_destination', url: '/v2/core/event_destinations/ed_test_1' },
+      related_object: {
+        id: 'ed_test_1',
+        type: 'v2.core.event_destination',
+        url: '/v2/core/event_destinations/ed_test_1',
+      },
     });
     const res = await t.deliverThin(ping);
     expect(res.status).toBe(200);
