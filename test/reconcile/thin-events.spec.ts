@@ -91,6 +91,13 @@ describe('thin events handled through the queue', () => {
     await allHandled(t, db.pool);
     expect(await count(db.pool, 'subscription_events', 'stripe_event_id = ANY($1)', [[snapshot.id, thin.id]])).toBe(2);
     expect(fake.requestsTo(`/v1/events/${snapshot.id as string}`)).toHaveLength(1);
+    // Sweeps list classic types only: thin types are never asked of the Events API.
+    const listed = fake.requestsTo('/v1/events').filter((r) => r.path === '/v1/events');
+    expect(listed.length).toBeGreaterThan(0);
+    for (const request of listed) {
+      expect((request.query.types as string[]).filter((type) => /^v\d\./.test(type))).toEqual([]);
+      expect(request.query.types).toContain('customer.subscription.updated');
+    }
   });
 
   it('a snapshot that is already stored is not stored again: the thin event is processed, the event untouched', async () => {
@@ -276,6 +283,13 @@ describe('thin events handled through the queue', () => {
       expect(alert).toContain('a customer.subscription.updated event for sub_1Lost');
       expect(alert).toContain(new Date(resolvedAt * 1000).toISOString());
       expect(alert).toContain(`${new Date((resolvedAt - 3 * DAY) * 1000).toISOString()} to `);
+
+      // A dry run of reprocessing it starts no run (its transaction is rolled back, nothing may outlive it).
+      const dryRun = await t.http
+        .post(`/admin/events/${event.id as string}/reprocess?dry_run=true`)
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+      expect(dryRun.body).toMatchObject({ outcome: 'processed', changes: [] });
+      expect(await count(db.pool, 'reconcile_runs')).toBe(1);
     });
 
     it('while another sweep runs, the attempt fails and its retry starts the run', async () => {
