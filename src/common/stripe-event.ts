@@ -65,13 +65,9 @@ export function stripeEventFromPayload(payload: unknown): StripeEvent {
       'This is a thin event (object "v2.core.event"): point its event destination at /webhooks/stripe/thin.',
     );
   }
-  const { id, type, data, created, livemode, api_version: apiVersion } = payload;
-  if (!isStorableName(id)) {
-    throw invalidPayload('The event has no string "id" (1 to 255 characters, no NUL).');
-  }
-  if (!isStorableName(type)) {
-    throw invalidPayload('The event has no string "type" (1 to 255 characters, no NUL).');
-  }
+  const { data, created, livemode, api_version: apiVersion } = payload;
+  const id = storableName(payload.id, 'id');
+  const type = storableName(payload.type, 'type');
   if (!isObject(data) || !isObject(data.object)) {
     throw invalidPayload('The event has no object "data.object".');
   }
@@ -116,13 +112,9 @@ export function thinEventFromPayload(payload: unknown): StripeEvent {
         : 'The body is not a thin event (its "object" must be "v2.core.event").',
     );
   }
-  const { id, type, created, livemode, context, snapshot_event: snapshotEvent } = payload;
-  if (!isStorableName(id)) {
-    throw invalidPayload('The event has no string "id" (1 to 255 characters, no NUL).');
-  }
-  if (!isStorableName(type)) {
-    throw invalidPayload('The event has no string "type" (1 to 255 characters, no NUL).');
-  }
+  const { created, livemode, context, snapshot_event: snapshotEvent } = payload;
+  const id = storableName(payload.id, 'id');
+  const type = storableName(payload.type, 'type');
   const createdMs = typeof created === 'string' ? Date.parse(created) : Number.NaN;
   if (!Number.isFinite(createdMs) || createdMs < 0 || createdMs / 1000 >= MAX_CREATED_SECONDS + 1) {
     throw invalidPayload('The event\'s "created" is not an ISO-8601 time up to the year 9999.');
@@ -156,6 +148,14 @@ export function storedEventFromPayload(payload: unknown): StripeEvent {
 export function thinEventContext(event: StripeEvent): string | null {
   const context = event.payload.context;
   return typeof context === 'string' && context !== '' ? context : null;
+}
+
+/** The event's `id` or `type`, refused unless storable. */
+function storableName(value: unknown, field: 'id' | 'type'): string {
+  if (!isStorableName(value)) {
+    throw invalidPayload(`The event has no string "${field}" (1 to 255 characters, no NUL).`);
+  }
+  return value;
 }
 
 export function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,4 +1,4 @@
-import { Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { applyDecorators, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBody,
@@ -34,24 +34,12 @@ export class WebhooksController {
 
   @Post('stripe')
   @HttpCode(200)
-  @ApiTags('stripe')
-  @ApiHeader({ name: 'Stripe-Signature', required: true, description: 't=<timestamp>,v1=<HMAC-SHA256>' })
+  @ApiStripeDelivery()
   @ApiBody({
     description: 'The Stripe event, exactly as Stripe sent it (raw bytes are signed).',
     schema: { type: 'object' },
   })
-  @ApiOkResponse({
-    description: 'Stored durably (or a duplicate of a stored event).',
-    schema: { example: { received: true } },
-  })
   @ApiBadRequestResponse({ description: 'invalid_signature, or invalid_payload' })
-  @ApiPayloadTooLargeResponse({ description: 'payload_too_large: above WEBHOOK_MAX_BODY_BYTES' })
-  @ApiRequestTimeoutResponse({ description: 'request_timeout: the body did not arrive within 10 seconds' })
-  @ApiUnsupportedMediaTypeResponse({ description: 'unsupported_encoding: a signed body with a Content-Encoding' })
-  @ApiServiceUnavailableResponse({
-    description:
-      'unavailable: the database cannot take the write, or too many bodies are being received; Stripe retries',
-  })
   async receive(@Req() request: Request, @Res() response: Response): Promise<void> {
     const rawBody = rawBodyOf(request);
     this.verifier.verify(rawBody, request.headers['stripe-signature']);
@@ -67,8 +55,7 @@ export class WebhooksController {
    */
   @Post('stripe/thin')
   @HttpCode(200)
-  @ApiTags('stripe')
-  @ApiHeader({ name: 'Stripe-Signature', required: true, description: 't=<timestamp>,v1=<HMAC-SHA256>' })
+  @ApiStripeDelivery()
   @ApiBody({
     description:
       'The thin event notification (object "v2.core.event"), exactly as Stripe sent it (raw bytes are signed).',
@@ -90,20 +77,9 @@ export class WebhooksController {
       },
     },
   })
-  @ApiOkResponse({
-    description: 'Stored durably (or a duplicate of a stored event).',
-    schema: { example: { received: true } },
-  })
   @ApiBadRequestResponse({
     description:
       'invalid_signature, or invalid_payload (not a thin event: a classic event belongs on /webhooks/stripe)',
-  })
-  @ApiPayloadTooLargeResponse({ description: 'payload_too_large: above WEBHOOK_MAX_BODY_BYTES' })
-  @ApiRequestTimeoutResponse({ description: 'request_timeout: the body did not arrive within 10 seconds' })
-  @ApiUnsupportedMediaTypeResponse({ description: 'unsupported_encoding: a signed body with a Content-Encoding' })
-  @ApiServiceUnavailableResponse({
-    description:
-      'unavailable: the database cannot take the write, or too many bodies are being received; Stripe retries',
   })
   async receiveThin(@Req() request: Request, @Res() response: Response): Promise<void> {
     const rawBody = rawBodyOf(request);
@@ -126,6 +102,25 @@ export class WebhooksController {
       .type('application/json; charset=utf-8')
       .end(duplicate ? DUPLICATE : RECEIVED);
   }
+}
+
+/** What both Stripe routes document alike: the signature header, the 200 answers, the limits. */
+function ApiStripeDelivery(): MethodDecorator {
+  return applyDecorators(
+    ApiTags('stripe'),
+    ApiHeader({ name: 'Stripe-Signature', required: true, description: 't=<timestamp>,v1=<HMAC-SHA256>' }),
+    ApiOkResponse({
+      description: 'Stored durably (or a duplicate of a stored event).',
+      schema: { example: { received: true } },
+    }),
+    ApiPayloadTooLargeResponse({ description: 'payload_too_large: above WEBHOOK_MAX_BODY_BYTES' }),
+    ApiRequestTimeoutResponse({ description: 'request_timeout: the body did not arrive within 10 seconds' }),
+    ApiUnsupportedMediaTypeResponse({ description: 'unsupported_encoding: a signed body with a Content-Encoding' }),
+    ApiServiceUnavailableResponse({
+      description:
+        'unavailable: the database cannot take the write, or too many bodies are being received; Stripe retries',
+    }),
+  );
 }
 
 function rawBodyOf(request: Request): Buffer {
