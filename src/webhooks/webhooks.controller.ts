@@ -8,7 +8,6 @@ import {
   ApiRequestTimeoutResponse,
   ApiServiceUnavailableResponse,
   ApiTags,
-  ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AppError, ErrorCode } from '../common/app-error';
@@ -39,7 +38,9 @@ export class WebhooksController {
     description: 'The Stripe event, exactly as Stripe sent it (raw bytes are signed).',
     schema: { type: 'object' },
   })
-  @ApiBadRequestResponse({ description: 'invalid_signature, or invalid_payload' })
+  @ApiBadRequestResponse({
+    description: 'invalid_signature, or invalid_payload (also a signed body sent with a Content-Encoding)',
+  })
   async receive(@Req() request: Request, @Res() response: Response): Promise<void> {
     const rawBody = rawBodyOf(request);
     this.verifier.verify(rawBody, request.headers['stripe-signature']);
@@ -115,7 +116,6 @@ function ApiStripeDelivery(): MethodDecorator {
     }),
     ApiPayloadTooLargeResponse({ description: 'payload_too_large: above WEBHOOK_MAX_BODY_BYTES' }),
     ApiRequestTimeoutResponse({ description: 'request_timeout: the body did not arrive within 10 seconds' }),
-    ApiUnsupportedMediaTypeResponse({ description: 'unsupported_encoding: a signed body with a Content-Encoding' }),
     ApiServiceUnavailableResponse({
       description:
         'unavailable: the database cannot take the write, or too many bodies are being received; Stripe retries',
@@ -127,12 +127,15 @@ function rawBodyOf(request: Request): Buffer {
   return Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
 }
 
-/** Stripe never compresses; bodies are checked and stored as sent, never inflated. */
+/**
+ * Stripe never compresses; bodies are checked and stored as sent, never inflated, so signed
+ * compressed bytes are not a JSON Stripe event.
+ */
 function refuseEncoded(request: Request): void {
   const encoding = request.headers['content-encoding']?.trim().toLowerCase();
   if (encoding && encoding !== 'identity') {
     throw new AppError(
-      ErrorCode.UnsupportedEncoding,
+      ErrorCode.InvalidPayload,
       'The body has a Content-Encoding; Stripe sends webhook bodies uncompressed, and this endpoint does not inflate them.',
     );
   }
