@@ -44,11 +44,12 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   const limits = { ...defaultHttpLimits(config.webhookMaxBodyBytes), ...options.httpLimits };
   new HttpServerGuard(app.getHttpServer(), limits);
   const verifier = app.get(StripeSignatureVerifier);
-  // Deliveries are counted from arrival, so the body reader's refusals count too.
+  // Deliveries are counted from arrival, so the body reader's refusals count too. Classic and thin
+  // deliveries share the limits and the budget of bodies in flight.
   app.use(
     '/webhooks/stripe',
     Router().post(
-      '/',
+      ['/', '/thin'],
       webhookMetrics(app.get(MetricsService)),
       webhookBody({
         checkHeader: (header) => verifier.checkHeader(header),

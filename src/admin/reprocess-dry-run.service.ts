@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppError, ErrorCode } from '../common/app-error';
-import { stripeEventFromPayload, StripeEvent } from '../common/stripe-event';
+import { storedEventFromPayload, StripeEvent } from '../common/stripe-event';
 import { runWithin } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { Connection, Database } from '../database/database';
@@ -92,7 +92,7 @@ export class ReprocessDryRunService {
     }
     let event: StripeEvent;
     try {
-      event = stripeEventFromPayload(rows[0].payload);
+      event = storedEventFromPayload(rows[0].payload);
     } catch (error) {
       return {
         changes: [],
@@ -122,7 +122,7 @@ export class ReprocessDryRunService {
       try {
         // Bounded in JavaScript too: past the limit its connection is dropped, so it cannot go on.
         await runWithin(
-          () => handler(event, connection, { afterCommit: () => undefined }),
+          () => handler(event, connection, { afterCommit: () => undefined, dryRun: true }),
           timeoutMs,
           () => new Error(`handler timed out after ${timeoutMs} ms`),
           () => connection.destroy(),

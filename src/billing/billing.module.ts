@@ -2,6 +2,7 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { AlertsModule } from '../alerts/alerts.module';
 import { HandlerRegistry } from '../queue/handler-registry';
 import { QueueModule } from '../queue/queue.module';
+import { ReconcileModule } from '../reconcile/reconcile.module';
 import { StripeApiModule } from '../stripe/stripe-api.module';
 import { BillingRepository } from './billing.repository';
 import { EntitlementsController } from './entitlements.controller';
@@ -12,6 +13,7 @@ import { EntitlementSummaryHandlers } from './handlers/entitlement-summary.handl
 import { InvoiceHandlers } from './handlers/invoice.handlers';
 import { PaymentIntentHandlers } from './handlers/payment-intent.handlers';
 import { SUBSCRIPTION_EVENTS, SubscriptionHandlers } from './handlers/subscription.handlers';
+import { ThinEventHandlers } from './handlers/thin-event.handlers';
 import { UsageRepository } from './usage.repository';
 import { UsageService } from './usage.service';
 import { WalletUsageController } from './wallet-usage.controller';
@@ -20,7 +22,7 @@ import { WalletService } from './wallet.service';
 
 /** The handlers of the Stripe events it handles, registered with the queue below; the entitlements, wallet and usage APIs. */
 @Module({
-  imports: [QueueModule, AlertsModule, StripeApiModule],
+  imports: [QueueModule, AlertsModule, StripeApiModule, ReconcileModule],
   controllers: [EntitlementsController, WalletUsageController],
   providers: [
     BillingRepository,
@@ -31,6 +33,7 @@ import { WalletService } from './wallet.service';
     CheckoutHandlers,
     EntitlementSummaryHandlers,
     PaymentIntentHandlers,
+    ThinEventHandlers,
     WalletRepository,
     WalletService,
     UsageRepository,
@@ -47,6 +50,7 @@ export class BillingModule implements OnModuleInit {
     private readonly invoices: InvoiceHandlers,
     private readonly paymentIntents: PaymentIntentHandlers,
     private readonly entitlementSummaries: EntitlementSummaryHandlers,
+    private readonly thin: ThinEventHandlers,
   ) {}
 
   onModuleInit(): void {
@@ -64,5 +68,11 @@ export class BillingModule implements OnModuleInit {
     on('payment_intent.succeeded', (event, tx, context) => this.paymentIntents.succeeded(event, tx, context));
     on('payment_intent.payment_failed', (event, tx, context) => this.paymentIntents.failed(event, tx, context));
     on('entitlements.active_entitlement_summary.updated', (event, tx) => this.entitlementSummaries.replace(event, tx));
+    // Thin events (POST /webhooks/stripe/thin); other thin types are ignored.
+    this.registry.registerThin('v2.core.event_destination.ping', () => this.thin.ping());
+    this.registry.registerThin('v2.core.health.event_generation_failure.resolved', (event, tx, context) =>
+      this.thin.generationFailureResolved(event, tx, context),
+    );
+    this.registry.registerThinCopies((event, tx, context) => this.thin.copySnapshot(event, tx, context));
   }
 }

@@ -39,17 +39,20 @@ function isStorableName(value: unknown): value is string {
  * `data.object`.
  */
 export function parseStripeEvent(rawBody: Buffer | string): StripeEvent {
+  return stripeEventFromPayload(parseJsonBody(rawBody));
+}
+
+/** The body as JSON, refused as `invalid_payload` when it is not JSON or nests past MAX_JSON_DEPTH. */
+export function parseJsonBody(rawBody: Buffer | string): unknown {
   const text = typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8');
   if (jsonDeeperThan(text, MAX_JSON_DEPTH)) {
     throw invalidPayload(`The body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep.`);
   }
-  let payload: unknown;
   try {
-    payload = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch {
     throw invalidPayload('The body is not valid JSON.');
   }
-  return stripeEventFromPayload(payload);
 }
 
 /** The same checks for an event that is already parsed (say, read back from the database). */
@@ -57,13 +60,14 @@ export function stripeEventFromPayload(payload: unknown): StripeEvent {
   if (!isObject(payload)) {
     throw invalidPayload('The body is not a JSON object.');
   }
-  const { id, type, data, created, livemode, api_version: apiVersion } = payload;
-  if (!isStorableName(id)) {
-    throw invalidPayload('The event has no string "id" (1 to 255 characters, no NUL).');
+  if (payload.object === THIN_EVENT_OBJECT) {
+    throw invalidPayload(
+      'This is a thin event (object "v2.core.event"): point its event destination at /webhooks/stripe/thin.',
+    );
   }
-  if (!isStorableName(type)) {
-    throw invalidPayload('The event has no string "type" (1 to 255 characters, no NUL).');
-  }
+  const { data, created, livemode, api_version: apiVersion } = payload;
+  const id = storableName(payload.id, 'id');
+  const type = storableName(payload.type, 'type');
   if (!isObject(data) || !isObject(data.object)) {
     throw invalidPayload('The event has no object "data.object".');
   }
@@ -86,6 +90,72 @@ export function stripeEventFromPayload(payload: unknown): StripeEvent {
     previousAttributes: isObject(data.previous_attributes) ? data.previous_attributes : null,
     payload,
   };
+}
+
+/** The `object` of a thin event (an event destination's thin payload) and of v2 events. */
+export const THIN_EVENT_OBJECT = 'v2.core.event';
+
+/**
+ * A thin event as accepted at /webhooks/stripe/thin: a string `id` and `type` (as for classic
+ * events), `object` "v2.core.event", `created` an ISO time, and when present a storable `context`
+ * (the connected account it concerns) and `snapshot_event` id. It carries no `data.object`: its
+ * `object` here is empty, and handlers read what they need from `payload`.
+ */
+export function thinEventFromPayload(payload: unknown): StripeEvent {
+  if (!isObject(payload)) {
+    throw invalidPayload('The body is not a JSON object.');
+  }
+  if (payload.object !== THIN_EVENT_OBJECT) {
+    throw invalidPayload(
+      payload.object === 'event'
+        ? 'This is a classic (snapshot) event (object "event"): point its endpoint at /webhooks/stripe.'
+        : 'The body is not a thin event (its "object" must be "v2.core.event").',
+    );
+  }
+  const { created, livemode, context, snapshot_event: snapshotEvent } = payload;
+  const id = storableName(payload.id, 'id');
+  const type = storableName(payload.type, 'type');
+  const createdMs = typeof created === 'string' ? Date.parse(created) : Number.NaN;
+  if (!Number.isFinite(createdMs) || createdMs < 0 || createdMs / 1000 >= MAX_CREATED_SECONDS + 1) {
+    throw invalidPayload('The event\'s "created" is not an ISO-8601 time up to the year 9999.');
+  }
+  if (context !== undefined && context !== null && !isStorableName(context)) {
+    throw invalidPayload('The event\'s "context" is not a string (1 to 255 characters, no NUL).');
+  }
+  if (snapshotEvent !== undefined && snapshotEvent !== null && !isStorableName(snapshotEvent)) {
+    throw invalidPayload('The event\'s "snapshot_event" is not an event id (1 to 255 characters, no NUL).');
+  }
+  return {
+    id,
+    type,
+    created: Math.floor(createdMs / 1000),
+    livemode: typeof livemode === 'boolean' ? livemode : null,
+    apiVersion: null,
+    object: {},
+    previousAttributes: null,
+    payload,
+  };
+}
+
+/** A stored event read back: a thin one or a classic one, by its `object`. */
+export function storedEventFromPayload(payload: unknown): StripeEvent {
+  return isObject(payload) && payload.object === THIN_EVENT_OBJECT
+    ? thinEventFromPayload(payload)
+    : stripeEventFromPayload(payload);
+}
+
+/** The thin event's `context` (a connected account, `acct_…`), or null for the platform's own. */
+export function thinEventContext(event: StripeEvent): string | null {
+  const context = event.payload.context;
+  return typeof context === 'string' && context !== '' ? context : null;
+}
+
+/** The event's `id` or `type`, refused unless storable. */
+function storableName(value: unknown, field: 'id' | 'type'): string {
+  if (!isStorableName(value)) {
+    throw invalidPayload(`The event has no string "${field}" (1 to 255 characters, no NUL).`);
+  }
+  return value;
 }
 
 export function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { isDatabaseUnavailable, sqlState } from '../common/database-errors';
-import { stripeEventFromPayload, StripeEvent } from '../common/stripe-event';
+import { storedEventFromPayload, StripeEvent } from '../common/stripe-event';
 import { runWithin, withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { Connection, Database } from '../database/database';
@@ -127,7 +127,7 @@ export class EventProcessor {
   private prepare(row: ClaimedRow): Prepared {
     let event: StripeEvent;
     try {
-      event = stripeEventFromPayload(row.payload);
+      event = storedEventFromPayload(row.payload);
     } catch (error) {
       throw new PermanentEventError(`stored payload is not a Stripe event: ${describeFailure(error)}`);
     }

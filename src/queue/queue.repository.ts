@@ -20,7 +20,14 @@ export interface NewEvent {
   rawPayload: string;
   status: 'pending' | 'ignored';
   claim: PreClaim | null;
+  /** Where it came from: `webhook` (the default) or `thin` (POST /webhooks/stripe/thin). */
+  source?: EventSource;
+  /** The connected account it concerns (a thin event's `context`), or null. */
+  accountId?: string | null;
 }
+
+/** `subscription_events.source`: how an event reached this service. */
+export type EventSource = 'webhook' | 'reconcile' | 'thin';
 
 export interface PreClaim {
   token: string;
@@ -114,14 +121,17 @@ export class QueueRepository {
       // escape), the other fields as arrays in the same order.
       `WITH input AS (
          SELECT i.*, p.payload
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::bigint[], $7::uuid[])
-                  WITH ORDINALITY AS i(stripe_event_id, event_type, status, livemode, api_version, created, lock_token, n)
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::bigint[], $7::uuid[],
+                       $11::text[], $12::text[])
+                  WITH ORDINALITY AS i(stripe_event_id, event_type, status, livemode, api_version, created, lock_token,
+                                       source, account_id, n)
            JOIN jsonb_array_elements($8::jsonb) WITH ORDINALITY AS p(payload, n) USING (n)
        ), event AS (
          INSERT INTO subscription_events
-           (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, processed_at)
+           (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, processed_at,
+            source, account_id)
          SELECT stripe_event_id, event_type, status, payload, livemode, api_version, to_timestamp(created),
-                CASE WHEN status = 'ignored' THEN now() END
+                CASE WHEN status = 'ignored' THEN now() END, source, account_id
            FROM input
          ON CONFLICT (stripe_event_id) DO NOTHING
          RETURNING id, stripe_event_id, status
@@ -148,11 +158,51 @@ export class QueueRepository {
         `[${events.map((e) => e.rawPayload).join(',')}]`,
         this.replicaOf(events),
         events.find((e) => e.claim)?.claim?.leaseMs ?? 0,
+        events.map((e) => e.source ?? 'webhook'),
+        events.map((e) => e.accountId ?? null),
       ],
       'swp_insert_events',
     );
     const ids = new Map(rows.map((r) => [r.stripe_event_id, r.id]));
     return events.map((e) => ids.get(e.event.id) ?? null);
+  }
+
+  /**
+   * Stores an event fetched from Stripe's API within a handler's transaction, with its queue row (due
+   * now, held by no replica), unless its id is already stored (ON CONFLICT DO NOTHING, which waits for
+   * a concurrent insert of it to commit or roll back). Returns whether it was stored.
+   */
+  async insertFetched(
+    tx: Executor,
+    event: StripeEvent,
+    source: EventSource,
+    accountId: string | null,
+  ): Promise<boolean> {
+    const { rows } = await sql<{ id: string }>(
+      tx,
+      `WITH event AS (
+         INSERT INTO subscription_events
+           (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, source, account_id)
+         VALUES ($1, $2, 'pending', $3, $4, $5, to_timestamp($6), $7, $8)
+         ON CONFLICT (stripe_event_id) DO NOTHING
+         RETURNING id, stripe_event_id, event_type
+       )
+       INSERT INTO webhook_retry_queue (event_id, stripe_event_id, event_type, attempts, next_retry_at)
+       SELECT id, stripe_event_id, event_type, 0, clock_timestamp() FROM event
+       RETURNING event_id`,
+      [
+        event.id,
+        event.type,
+        JSON.stringify(event.payload),
+        event.livemode,
+        event.apiVersion,
+        event.created,
+        source,
+        accountId,
+      ],
+      'swp_insert_fetched',
+    );
+    return rows.length > 0;
   }
 
   /** The replica that pre-claims rows of this insert (one replica inserts them all). */

@@ -7,7 +7,11 @@ import { Dispatcher } from './dispatcher.service';
 import { HandlerRegistry } from './handler-registry';
 import { IngestBatcher } from './ingest-batcher';
 import { QueueEvents } from './queue-events';
+import type { NewEvent } from './queue.repository';
 import { RetryWorker } from './retry-worker.service';
+
+/** Where a received event came from, when not a classic webhook of the platform itself. */
+export type EventOrigin = Pick<NewEvent, 'source' | 'accountId'>;
 
 export interface EnqueueResult {
   /** The event id was already stored: nothing was written. */
@@ -37,13 +41,19 @@ export class QueueService {
    * when the database cannot take the write now, and `invalid_payload` for text PostgreSQL cannot
    * store as JSON.
    */
-  async enqueue(event: StripeEvent, rawPayload: string): Promise<EnqueueResult> {
+  async enqueue(event: StripeEvent, rawPayload: string, origin: EventOrigin = {}): Promise<EnqueueResult> {
     const ignoredBecause = this.ignoredBecause(event);
     const claim = ignoredBecause ? null : this.dispatcher.reserve();
     const started = performance.now();
     let id: string | null;
     try {
-      id = await this.batcher.insert({ event, rawPayload, status: ignoredBecause ? 'ignored' : 'pending', claim });
+      id = await this.batcher.insert({
+        event,
+        rawPayload,
+        status: ignoredBecause ? 'ignored' : 'pending',
+        claim,
+        ...origin,
+      });
       this.dispatcher.noteStored(performance.now() - started);
     } catch (error) {
       if (claim) {

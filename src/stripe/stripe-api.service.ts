@@ -86,7 +86,20 @@ export class StripeApi {
       }),
     );
     const { data, hasMore } = listOf(page, 'GET /v1/events');
-    return { events: data.map(checkedEvent), hasMore };
+    return { events: data.map((item) => checkedEvent(item)), hasMore };
+  }
+
+  /**
+   * One event, `GET /v1/events/:id` (a thin event's snapshot), checked to be an event. `context` is
+   * sent as `Stripe-Context` (the connected account a thin event names). A 404 throws a
+   * StripeInvalidRequestError whose statusCode is 404 (see isNotFound).
+   */
+  async retrieveEvent(id: string, options: { context?: string | null } = {}): Promise<ListedEvent> {
+    const stripe = this.client();
+    const event: unknown = await this.withRateLimitRetries(() =>
+      stripe.events.retrieve(id, {}, options.context ? { stripeContext: options.context } : {}),
+    );
+    return checkedEvent(event, 'GET /v1/events/:id answered');
   }
 
   /** Every active entitlement of a customer, reading every page of `GET /v1/entitlements/active_entitlements`. */
@@ -146,7 +159,7 @@ function listOf(page: unknown, what: string): { data: unknown[]; hasMore: boolea
   return { data: page.data as unknown[], hasMore: page.has_more };
 }
 
-function checkedEvent(item: unknown): ListedEvent {
+function checkedEvent(item: unknown, what = 'GET /v1/events listed'): ListedEvent {
   if (
     !isObject(item) ||
     typeof item.id !== 'string' ||
@@ -156,7 +169,7 @@ function checkedEvent(item: unknown): ListedEvent {
     !isObject(item.data) ||
     !isObject(item.data.object)
   ) {
-    throw new MalformedStripeResponseError('GET /v1/events listed an event without id, type, created or data.object');
+    throw new MalformedStripeResponseError(`${what} an event without id, type, created or data.object`);
   }
   return item as ListedEvent;
 }

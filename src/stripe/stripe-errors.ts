@@ -39,3 +39,8 @@ export function describeStripeError(error: unknown): string {
   }
   return String(error).replace(KEY_LIKE, '[key]');
 }
+
+/** Stripe does not know the object asked for (404 `resource_missing`): asking again cannot help. */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof Stripe.errors.StripeError && error.statusCode === 404;
+}

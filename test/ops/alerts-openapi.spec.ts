@@ -110,6 +110,7 @@ describe('OpenAPI', () => {
           '/v1/customers/{customerId}/wallet',
           '/v1/users/{userId}/entitlements',
           '/webhooks/stripe',
+          '/webhooks/stripe/thin',
         ].sort(),
       );
       expect(Object.values(document.components.securitySchemes)).toContainEqual(
@@ -122,6 +123,14 @@ describe('OpenAPI', () => {
         responses: { '202': expect.anything(), '409': expect.anything(), '503': expect.anything() },
       });
       expect(document.paths['/admin/reconcile/runs/{id}'].get.responses).toHaveProperty('404');
+      // Both Stripe routes are documented alike, and neither takes a bearer token (the signature is the check).
+      for (const path of ['/webhooks/stripe', '/webhooks/stripe/thin']) {
+        expect(document.paths[path].post).toMatchObject({
+          tags: expect.arrayContaining(['stripe']),
+          responses: { '200': expect.anything(), '400': expect.anything(), '413': expect.anything() },
+        });
+        expect(document.paths[path].post.security).toBeUndefined();
+      }
       expect(document.paths['/metrics'].get).toMatchObject({
         tags: ['metrics'],
         responses: { '200': { content: { 'text/plain': expect.anything() } } },

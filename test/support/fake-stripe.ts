@@ -14,6 +14,8 @@ export interface RecordedRequest {
   query: Record<string, any>;
   rawQuery: string;
   headers: IncomingHttpHeaders;
+  /** The `Stripe-Context` header (the connected account a thin event names), when sent. */
+  stripeContext?: string;
 }
 
 /**
@@ -50,7 +52,8 @@ const MAX_TYPES = 20;
  * A local stand-in for the parts of Stripe's API this service reads, behaving as Stripe documents
  * them: `GET /v1/events` (newest first, `limit` ≤ 100, `starting_after`/`ending_before`, `created`
  * as a number or a range, `type` with `*` wildcards or `types[]`, events older than 30 days gone),
- * `GET /v1/events/:id`, and `GET /v1/entitlements/active_entitlements?customer=` (paged). Requests
+ * `GET /v1/events/:id` (404 `resource_missing` for an id it does not hold, as for a thin event's
+ * snapshot Stripe does not know), and `GET /v1/entitlements/active_entitlements?customer=` (paged). Requests
  * need `Authorization: Bearer <apiKey>` (else 401); unknown ids get 404, bad parameters 400, in
  * Stripe's error JSON. A scripted failure plan makes chosen requests fail, and every request is
  * recorded (time, method, path, query, headers).
@@ -176,6 +179,7 @@ export class FakeStripe {
       query: parseStripeQuery(url.searchParams),
       rawQuery: url.search.replace(/^\?/, ''),
       headers: req.headers,
+      stripeContext: typeof req.headers['stripe-context'] === 'string' ? req.headers['stripe-context'] : undefined,
     };
     this.requests.push(request);
     req.resume();

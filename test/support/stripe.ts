@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
+import type { StripeJson } from './fixtures';
 
 export const TEST_SECRET = 'whsec_test_primary_0123456789abcdef';
 export const SECOND_SECRET = 'whsec_test_secondary_fedcba9876543210';
@@ -31,4 +32,30 @@ export function stripeEvent(
 /** A Stripe-Signature header, made by stripe-node's own helper. */
 export function signatureHeader(payload: string, secret = TEST_SECRET, timestamp?: number): string {
   return Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp });
+}
+
+/**
+ * A thin event notification as an event destination with thin payloads sends it: no `data`, `created`
+ * as an ISO time; thin copies of classic events also name their snapshot (see thinCopyOf).
+ */
+export function thinEvent(type: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: randomId('evt_test'),
+    object: 'v2.core.event',
+    type,
+    livemode: false,
+    created: new Date().toISOString(),
+    ...overrides,
+  };
+}
+
+/** The thin copy (`v1.<type>`) of a classic event: its `snapshot_event` and `related_object`. */
+export function thinCopyOf(snapshot: StripeJson, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const object = (snapshot.data as { object: { id: string; object: string } }).object;
+  return thinEvent(`v1.${snapshot.type as string}`, {
+    created: new Date((snapshot.created as number) * 1000).toISOString(),
+    snapshot_event: snapshot.id as string,
+    related_object: { id: object.id, type: object.object, url: `/v1/${object.object}s/${object.id}` },
+    ...overrides,
+  });
 }

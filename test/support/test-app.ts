@@ -18,6 +18,8 @@ export interface TestApp {
   http: ReturnType<typeof request>;
   /** POSTs a JSON event to /webhooks/stripe with a valid signature (unless a header is given). */
   deliver(event: unknown, options?: { header?: string; secret?: string }): Promise<request.Response>;
+  /** The same to /webhooks/stripe/thin, as an event destination with thin payloads sends it. */
+  deliverThin(event: unknown, options?: { header?: string; secret?: string }): Promise<request.Response>;
   close(): Promise<void>;
 }
 
@@ -51,19 +53,23 @@ export async function startTestApp(
   const address = app.getHttpServer().address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   const http = request(url);
+  const post =
+    (path: string) =>
+    (event: unknown, options: { header?: string; secret?: string } = {}): request.Test => {
+      const payload = typeof event === 'string' ? event : JSON.stringify(event);
+      return http
+        .post(path)
+        .set('Content-Type', 'application/json')
+        .set('Stripe-Signature', options.header ?? signatureHeader(payload, options.secret ?? TEST_SECRET))
+        .send(payload);
+    };
   return {
     app,
     config,
     url,
     http,
-    deliver: (event, options = {}) => {
-      const payload = typeof event === 'string' ? event : JSON.stringify(event);
-      return http
-        .post('/webhooks/stripe')
-        .set('Content-Type', 'application/json')
-        .set('Stripe-Signature', options.header ?? signatureHeader(payload, options.secret ?? TEST_SECRET))
-        .send(payload);
-    },
+    deliver: post('/webhooks/stripe'),
+    deliverThin: post('/webhooks/stripe/thin'),
     close: () => app.close(),
   };
 }
