@@ -114,14 +114,14 @@ export class QueueRepository {
       // escape), the other fields as arrays in the same order.
       `WITH input AS (
          SELECT i.*, p.payload
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::bigint[], $7::uuid[])
-                  WITH ORDINALITY AS i(stripe_event_id, event_type, status, livemode, api_version, created, lock_token, n)
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::bigint[], $7::uuid[], $11::text[])
+                  WITH ORDINALITY AS i(stripe_event_id, event_type, status, livemode, api_version, created, lock_token, account_id, n)
            JOIN jsonb_array_elements($8::jsonb) WITH ORDINALITY AS p(payload, n) USING (n)
        ), event AS (
          INSERT INTO subscription_events
-           (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, processed_at)
+           (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, processed_at, account_id)
          SELECT stripe_event_id, event_type, status, payload, livemode, api_version, to_timestamp(created),
-                CASE WHEN status = 'ignored' THEN now() END
+                CASE WHEN status = 'ignored' THEN now() END, account_id
            FROM input
          ON CONFLICT (stripe_event_id) DO NOTHING
          RETURNING id, stripe_event_id, status
@@ -148,6 +148,7 @@ export class QueueRepository {
         `[${events.map((e) => e.rawPayload).join(',')}]`,
         this.replicaOf(events),
         events.find((e) => e.claim)?.claim?.leaseMs ?? 0,
+        events.map((e) => e.event.account),
       ],
       'swp_insert_events',
     );
@@ -293,11 +294,11 @@ export class QueueRepository {
             SET status = 'dead', attempts = q.attempts, last_error = $3
            FROM q
           WHERE e.id = q.event_id
-         RETURNING e.id, e.event_created_at
+         RETURNING e.id, e.event_created_at, e.account_id
        )
        INSERT INTO webhook_dead_letter_queue
-         (event_id, stripe_event_id, event_type, retry_count, error, original_timestamp)
-       SELECT q.event_id, q.stripe_event_id, q.event_type, q.attempts, $3, e.event_created_at
+         (event_id, stripe_event_id, event_type, retry_count, error, original_timestamp, account_id)
+       SELECT q.event_id, q.stripe_event_id, q.event_type, q.attempts, $3, e.event_created_at, e.account_id
          FROM q JOIN e ON e.id = q.event_id
        RETURNING id, stripe_event_id, event_type, retry_count, error`,
       [row.eventId, row.token, error, handlerRan],
