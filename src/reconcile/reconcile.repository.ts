@@ -52,6 +52,33 @@ export interface InsertedEvent {
   status: 'pending' | 'ignored';
 }
 
+/** See ReconcileRepository.accountsToSweep: $1 the window in seconds, $2 DEAUTHORIZED_EVENT. */
+export const ACCOUNTS_TO_SWEEP_SQL = `WITH RECURSIVE account AS (
+    (SELECT account_id FROM subscription_events WHERE account_id IS NOT NULL ORDER BY account_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.account_id FROM subscription_events e
+             WHERE e.account_id > account.account_id ORDER BY e.account_id LIMIT 1)
+      FROM account WHERE account.account_id IS NOT NULL
+  ), seen AS (
+    SELECT account_id FROM account
+     WHERE account_id IS NOT NULL
+       AND (SELECT max(e.received_at) FROM subscription_events e WHERE e.account_id = account.account_id)
+           >= now() - $1 * interval '1 second'
+  ), resumed AS (
+    UPDATE reconcile_checkpoints c SET deauthorized_at = NULL, updated_at = now()
+      FROM seen
+     WHERE c.account_id = seen.account_id AND c.deauthorized_at IS NOT NULL
+       AND EXISTS (SELECT 1 FROM subscription_events e
+                    WHERE e.account_id = c.account_id AND e.event_created_at > c.deauthorized_at
+                      AND e.event_type <> $2)
+    RETURNING c.account_id
+  )
+  SELECT account_id FROM seen
+   WHERE account_id IN (SELECT account_id FROM resumed)
+      OR NOT EXISTS (SELECT 1 FROM reconcile_checkpoints c
+                      WHERE c.account_id = seen.account_id AND c.deauthorized_at IS NOT NULL)
+  ORDER BY account_id`;
+
 const RUN_COLUMNS = `id, trigger, actor, since, until, dry_run, status, listed, recovered, error, started_at, finished_at`;
 
 /** SQL of the reconciliation sweep: its checkpoint, its runs, and the events it stores. */
@@ -89,35 +116,10 @@ export class ReconcileRepository {
    * its newest event, however many events it has.
    */
   async accountsToSweep(windowSeconds: number): Promise<string[]> {
-    const { rows } = await sql<{ account_id: string }>(
-      this.db,
-      `WITH RECURSIVE account AS (
-         (SELECT account_id FROM subscription_events WHERE account_id IS NOT NULL ORDER BY account_id LIMIT 1)
-         UNION ALL
-         SELECT (SELECT e.account_id FROM subscription_events e
-                  WHERE e.account_id > account.account_id ORDER BY e.account_id LIMIT 1)
-           FROM account WHERE account.account_id IS NOT NULL
-       ), seen AS (
-         SELECT account_id FROM account
-          WHERE account_id IS NOT NULL
-            AND (SELECT max(e.received_at) FROM subscription_events e WHERE e.account_id = account.account_id)
-                >= now() - $1 * interval '1 second'
-       ), resumed AS (
-         UPDATE reconcile_checkpoints c SET deauthorized_at = NULL, updated_at = now()
-           FROM seen
-          WHERE c.account_id = seen.account_id AND c.deauthorized_at IS NOT NULL
-            AND EXISTS (SELECT 1 FROM subscription_events e
-                         WHERE e.account_id = c.account_id AND e.event_created_at > c.deauthorized_at
-                           AND e.event_type <> $2)
-         RETURNING c.account_id
-       )
-       SELECT account_id FROM seen
-        WHERE account_id IN (SELECT account_id FROM resumed)
-           OR NOT EXISTS (SELECT 1 FROM reconcile_checkpoints c
-                           WHERE c.account_id = seen.account_id AND c.deauthorized_at IS NOT NULL)
-        ORDER BY account_id`,
-      [windowSeconds, DEAUTHORIZED_EVENT],
-    );
+    const { rows } = await sql<{ account_id: string }>(this.db, ACCOUNTS_TO_SWEEP_SQL, [
+      windowSeconds,
+      DEAUTHORIZED_EVENT,
+    ]);
     return rows.map((r) => r.account_id);
   }
 

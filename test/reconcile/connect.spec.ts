@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { HandlerRegistry } from '../../src/queue/handler-registry';
+import { AlertReceiver } from '../support/alert-receiver';
 import { PermanentEventError } from '../../src/queue/permanent-event.error';
 import { count, createTestDatabase, TestDatabase } from '../support/database';
 import { FakeStripe, RecordedRequest } from '../support/fake-stripe';
@@ -165,6 +166,57 @@ describe('Connect: connected accounts', () => {
     expect(Number(retriedA.query.created.gte)).toBeLessThanOrEqual(now - LOOKBACK - 60 + 5);
     expect(Number(nextB.query.created.gte)).toBe((after[B] as number) - 60);
     expect((await checkpoints(db.pool))[A]).toEqual(expect.any(Number));
+  });
+
+  it("a connected account's event listed without its account is stored with it; one of another account fails the account's range", async () => {
+    t = await startPullingApp(db.url, fake);
+    const now = await dbNow(db.pool);
+    await t.deliver(eventOf(A, now - 1000));
+    const bare = eventOf(null, now - 900);
+    fake.addEvents([bare], A);
+    const first = (await sweep(t)) as string;
+    expect(await run(db.pool, first)).toMatchObject({ status: 'succeeded', recovered: 1 });
+    const { rows } = await db.pool.query(
+      `SELECT account_id, payload->>'account' AS account FROM subscription_events
+      WHERE stripe_event_id = $1`,
+      [bare.id],
+    );
+    expect(rows).toEqual([{ account_id: A, account: A }]);
+
+    const stray = eventOf(B, now - 150); // within the overlap before the checkpoint the first sweep left
+    fake.addEvents([stray], A);
+    const second = (await sweep(t)) as string;
+    const row = await run(db.pool, second);
+    expect(row).toMatchObject({ status: 'failed' });
+    expect(row.error).toContain(
+      `${A}: MalformedStripeResponseError: GET /v1/events for ${A} listed ${String(stray.id)}, an event of ${B}`,
+    );
+    expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [stray.id])).toBe(0);
+  });
+
+  it("alerts once per change of a connected account's sweeps, naming it; /health/webhooks reports the platform's", async () => {
+    const receiver = await AlertReceiver.start();
+    try {
+      t = await startPullingApp(db.url, fake, { ALERT_WEBHOOK_URL: receiver.url });
+      const now = await dbNow(db.pool);
+      await t.deliver(eventOf(A, now - 1000));
+      fake.fail({ failure: 403, times: Infinity, when: byAccount(A) });
+      await sweep(t);
+      await sweep(t);
+      await waitUntil(() => receiver.messages.length >= 1, 5_000, 'an alert');
+      expect(receiver.messages.map((m) => m.text)).toEqual([
+        expect.stringContaining(`Stripe refused to list the events of connected account ${A}`),
+      ]);
+      const health = await t.http.get('/health/webhooks');
+      expect(health.body.info.webhooks).toMatchObject({ reconcile: 'ok', last_reconcile_at: expect.any(String) });
+
+      fake.heal();
+      await sweep(t);
+      await waitUntil(() => receiver.messages.length >= 2, 5_000, 'the recovery alert');
+      expect(receiver.messages[1].text).toContain(`sweeps of connected account ${A} succeed again`);
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('a deauthorized account is no longer swept; an event it sends later resumes its sweeps, an older one does not', async () => {

@@ -110,13 +110,13 @@ export class FakeStripe {
   }
 
   /**
-   * Events Stripe holds, each in the account its `account` names (else the platform's); listed newest
-   * `created` first (later additions first within one second).
+   * Events Stripe holds, each in the account its `account` names (else the platform's), or all in
+   * `account` when given; listed newest `created` first (later additions first within one second).
    */
-  addEvents(events: StripeJson[]): void {
+  addEvents(events: StripeJson[], account?: string): void {
     const touched = new Set<AccountBook>();
     for (const event of events) {
-      const book = this.book((event.account as string | undefined) ?? PLATFORM);
+      const book = this.book(account ?? (event.account as string | undefined) ?? PLATFORM);
       if (book.eventIds.has(event.id as string)) {
         throw new Error(`the fake already holds ${String(event.id)}`);
       }
