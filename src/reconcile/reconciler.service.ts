@@ -13,7 +13,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { HandlerRegistry } from '../queue/handler-registry';
 import { RetryWorker } from '../queue/retry-worker.service';
 import { EventsPage, StripeApi } from '../stripe/stripe-api.service';
-import { describeStripeError, isKeyRefused, MalformedStripeResponseError } from '../stripe/stripe-errors';
+import { describeStripeError, isKeyRefused, isKeyUnknown, MalformedStripeResponseError } from '../stripe/stripe-errors';
 import { ReconcileAlerts } from './reconcile-alerts.service';
 import { FailureKind, NewRun, PLATFORM, ReconcileRepository } from './reconcile.repository';
 import { ReconcileStatus } from './reconcile-status.service';
@@ -296,8 +296,10 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
       if (!plan.dryRun) {
         await this.recordAccount(plan, range, failure);
       }
-      if (this.stopping) {
-        break; // the accounts not listed keep their checkpoints
+      // The accounts not listed keep their checkpoints. A key refused for the platform's own list is
+      // refused for every account too: listing them would only fail as many times, and alert as often.
+      if (this.stopping || (range.account === PLATFORM && isKeyUnknown(failure))) {
+        break;
       }
     }
     const succeeded = failures.length === 0;

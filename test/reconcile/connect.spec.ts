@@ -219,6 +219,25 @@ describe('Connect: connected accounts', () => {
     }
   });
 
+  it("a key refused for the platform's own list ends the run there: the accounts are not asked for, nor alerted about", async () => {
+    const receiver = await AlertReceiver.start();
+    try {
+      t = await startPullingApp(db.url, fake, { ALERT_WEBHOOK_URL: receiver.url });
+      const now = await dbNow(db.pool);
+      await t.deliver(eventOf(A, now - 1000));
+      await t.deliver(eventOf(B, now - 1000));
+      fake.fail({ failure: 401, times: Infinity });
+      const id = (await sweep(t)) as string;
+      expect((await run(db.pool, id)).error).toMatch(/^Stripe refused STRIPE_API_KEY \(401\)/);
+      expect(listedAccounts(fake)).toEqual([null]);
+      await waitUntil(() => receiver.messages.length >= 1, 5_000, 'an alert');
+      expect(receiver.messages.map((m) => m.text)).toEqual([expect.stringContaining('Stripe refused STRIPE_API_KEY')]);
+      expect(await checkpoints(db.pool)).toEqual({ '': null });
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('a deauthorized account is no longer swept; an event it sends later resumes its sweeps, an older one does not', async () => {
     t = await startPullingApp(db.url, fake);
     const now = await dbNow(db.pool);
