@@ -134,6 +134,22 @@ describe('computeEntitlements', () => {
     expect(result).toMatchObject({ active: false, status: 'canceled', subscription_ids: ['sub_1'], features: [] });
   });
 
+  it('reads a deleted customer with no subscription row as canceled', () => {
+    const result = computeEntitlements(
+      { customers: [customer({ deleted: true })], subscriptions: [], summaries: [] },
+      ACCESS,
+    );
+    expect(result).toMatchObject({ active: false, status: 'canceled', subscription_ids: [] });
+  });
+
+  it("gives a deleted customer no access even when 'canceled' is an access status", () => {
+    const result = computeEntitlements(
+      { customers: [customer({ deleted: true })], subscriptions: [subscription()], summaries: [] },
+      [...ACCESS, 'canceled'],
+    );
+    expect(result).toMatchObject({ active: false, status: 'canceled', features: [] });
+  });
+
   it('answers for a customer with no subscription', () => {
     expect(computeEntitlements({ customers: [customer()], subscriptions: [], summaries: [] }, ACCESS)).toMatchObject({
       active: false,

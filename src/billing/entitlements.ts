@@ -66,7 +66,8 @@ export function computeEntitlements(input: EntitlementInput, accessStatuses: rea
   const subscriptions = input.subscriptions
     .map((s) => (deleted.has(s.stripe_customer_id) ? { ...s, status: 'canceled' } : s))
     .sort(newestFirst);
-  const granting = subscriptions.filter((s) => accessStatuses.includes(s.status));
+  // Not even with 'canceled' among the access statuses does a deleted customer's subscription grant.
+  const granting = subscriptions.filter((s) => !deleted.has(s.stripe_customer_id) && accessStatuses.includes(s.status));
   const reported = granting.length > 0 ? granting : subscriptions.slice(0, 1);
   const decisive = reported[0];
   const customer =
@@ -99,7 +100,8 @@ export function computeEntitlements(input: EntitlementInput, accessStatuses: rea
     customer_id: customer.stripe_customer_id,
     user_id: input.userId ?? customer.user_id ?? subscriptions.find((s) => s.user_id !== null)?.user_id ?? null,
     active: granting.length > 0,
-    status: decisive?.status ?? null,
+    // A deleted customer reads 'canceled', also when none of its subscriptions was ever received.
+    status: deleted.size === customers.length ? 'canceled' : (decisive?.status ?? null),
     subscription_ids: reported.map((s) => s.stripe_subscription_id),
     price_ids: union(reported.map((s) => s.price_ids)),
     product_ids: union(reported.map((s) => s.product_ids)),

@@ -9,7 +9,9 @@ import { ReconcileStatus } from '../reconcile/reconcile-status.service';
 /**
  * The backlog in the `webhooks` key of /health/webhooks, counted in the background (at most 5 s
  * old), and how reconciliation sweeps go; only the backlog fails the check, past the HEALTH_MAX_*
- * thresholds.
+ * thresholds. A count that cannot finish while the database answers (a table locked, a huge
+ * backlog) is no reason to fail: the last figures stand until a count succeeds (the database
+ * check beside this one fails the probe when the database is down).
  */
 @Injectable()
 export class WebhooksIndicator {
@@ -27,7 +29,10 @@ export class WebhooksIndicator {
     try {
       stats = await withTimeout(this.stats.current(5_000), 2_000);
     } catch {
-      return indicator.down({ message: 'queue figures unavailable' });
+      stats = this.stats.cached;
+      if (!stats) {
+        return indicator.down({ message: 'queue figures unavailable' });
+      }
     }
     const figures = {
       pending: stats.pending,

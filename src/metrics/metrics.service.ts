@@ -4,17 +4,9 @@ import { withTimeout } from '../common/with-timeout';
 import { AttemptOutcome, QueueEvents } from '../queue/queue-events';
 import { QueueStatsService } from '../queue/queue-stats.service';
 
-/** The documented outcomes, plus `timeout` (408: the body was too slow) and `aborted` (closed before an answer). */
+/** The documented outcomes; `error` is anything else (a 408 for a slow body, a client gone before the answer). */
 export type ReceivedOutcome =
-  | 'accepted'
-  | 'duplicate'
-  | 'invalid_signature'
-  | 'invalid_payload'
-  | 'payload_too_large'
-  | 'unavailable'
-  | 'timeout'
-  | 'aborted'
-  | 'error';
+  'accepted' | 'duplicate' | 'invalid_signature' | 'invalid_payload' | 'payload_too_large' | 'unavailable' | 'error';
 
 /** How long a scrape waits for figures being counted before it answers with the cached ones. */
 const RENDER_STATS_WAIT_MS = 1_000;

@@ -5,14 +5,13 @@ const OUTCOME_BY_ERROR: Record<string, ReceivedOutcome> = {
   invalid_signature: 'invalid_signature',
   invalid_payload: 'invalid_payload',
   payload_too_large: 'payload_too_large',
-  request_timeout: 'timeout',
   unavailable: 'unavailable',
 };
 
 /**
  * Counts and times every webhook delivery, mounted before the body reader so that its refusals count
  * too; the controller and the exception filter note the event type, duplicates and error code in
- * res.locals. A delivery whose connection closes before its answer is counted as `aborted`.
+ * res.locals. A delivery whose connection closes before its answer is counted as an `error`.
  */
 export function webhookMetrics(metrics: MetricsService) {
   return (_request: Request, response: Response, next: NextFunction): void => {
@@ -24,7 +23,7 @@ export function webhookMetrics(metrics: MetricsService) {
     response.once('finish', () => count(outcomeOf(response)));
     response.once('close', () => {
       if (!response.writableFinished) {
-        count('aborted');
+        count('error');
       }
     });
     next();

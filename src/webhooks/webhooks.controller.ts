@@ -8,7 +8,6 @@ import {
   ApiRequestTimeoutResponse,
   ApiServiceUnavailableResponse,
   ApiTags,
-  ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AppError, ErrorCode } from '../common/app-error';
@@ -43,10 +42,11 @@ export class WebhooksController {
     description: 'Stored durably (or a duplicate of a stored event).',
     schema: { example: { received: true } },
   })
-  @ApiBadRequestResponse({ description: 'invalid_signature, or invalid_payload' })
+  @ApiBadRequestResponse({
+    description: 'invalid_signature, or invalid_payload (also a signed body sent with a Content-Encoding)',
+  })
   @ApiPayloadTooLargeResponse({ description: 'payload_too_large: above WEBHOOK_MAX_BODY_BYTES' })
   @ApiRequestTimeoutResponse({ description: 'request_timeout: the body did not arrive within 10 seconds' })
-  @ApiUnsupportedMediaTypeResponse({ description: 'unsupported_encoding: a signed body with a Content-Encoding' })
   @ApiServiceUnavailableResponse({
     description:
       'unavailable: the database cannot take the write, or too many bodies are being received; Stripe retries',
@@ -56,9 +56,10 @@ export class WebhooksController {
     this.verifier.verify(rawBody, request.headers['stripe-signature']);
     const encoding = request.headers['content-encoding']?.trim().toLowerCase();
     if (encoding && encoding !== 'identity') {
-      // Stripe never compresses; bodies are checked and stored as sent, never inflated.
+      // Stripe never compresses; bodies are checked and stored as sent, never inflated, so signed
+      // compressed bytes are not a JSON Stripe event.
       throw new AppError(
-        ErrorCode.UnsupportedEncoding,
+        ErrorCode.InvalidPayload,
         'The body has a Content-Encoding; Stripe sends webhook bodies uncompressed, and this endpoint does not inflate them.',
       );
     }

@@ -50,6 +50,11 @@ describe('the admin console in a real browser', () => {
     expect((await t.deliver(subscription)).status).toBe(200);
     expect((await settle(t, db.pool, subscription.id)).status).toBe('processed');
     expect((await t.deliver(fixtureEvent('customer.created', w))).status).toBe(200);
+    // Health figures are counted in the background (up to 5 s old): the overview must show the dead letter.
+    await waitUntil(async () => {
+      const health = await t.http.get('/health/webhooks');
+      return (health.body as { info?: { webhooks?: { dlq_items?: number } } }).info?.webhooks?.dlq_items === 1;
+    }, 10_000);
 
     browser = await ConsoleBrowser.open(t.url);
     page = browser.page;

@@ -162,7 +162,7 @@ describe('hard failures between the replicas and the database', () => {
       await proxy.close();
       await Promise.all(apps.map((app) => app.close()));
     }
-  });
+  }, 120_000);
 
   it('connections refused for ten leases on two replicas under load: every event processed, attempts 1', async () => {
     const proxy = await TcpProxy.start(db.url);

@@ -6,19 +6,17 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../../src/database/data-source-options';
 import { startEmbeddedPostgres } from '../../src/database/embedded-postgres';
 import { runMigrationsLocked } from '../../src/database/migrator';
-import { TEST_BUILD_DIR, testDatabaseGuard } from './test-env';
+import { TEST_BUILD_DIR } from './test-env';
 
 /**
- * Real PostgreSQL for the whole run: TEST_DATABASE_URL when set (its database name must contain
- * "test"), else an embedded server in a temporary directory. A template database is migrated once;
+ * Real PostgreSQL for the whole run: TEST_DATABASE_URL when set (only used to create and drop the
+ * suite's own swp_test_* databases), else an embedded server in a temporary directory. A template database is migrated once;
  * each test file clones it (CREATE DATABASE … TEMPLATE), which is fast and isolates files running
  * in parallel. The service is also compiled once, for the tests that run it as a real process.
  */
 export default async function globalSetup(): Promise<void> {
   let adminUrl = process.env.TEST_DATABASE_URL;
-  if (adminUrl) {
-    testDatabaseGuard(adminUrl);
-  } else {
+  if (!adminUrl) {
     const embedded = await startEmbeddedPostgres({
       directory: join('/tmp', `swp-test-pg-${process.pid}`),
       password: 'test',
