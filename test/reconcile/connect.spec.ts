@@ -251,6 +251,15 @@ describe('Connect: connected accounts', () => {
     expect((await t.deliver(deauthorized)).status).toBe(200);
     expect(await settle(t, db.pool, deauthorized.id as string)).toMatchObject({ status: 'processed' });
 
+    // One without an account (not from a Connect endpoint) has nothing to stop.
+    const platformOwn = stripeEvent('account.application.deauthorized', { id: 'ca_other', object: 'application' });
+    await t.deliver(platformOwn);
+    expect(await settle(t, db.pool, platformOwn.id as string)).toMatchObject({ status: 'processed' });
+    const { rows } = await db.pool.query<{ account_id: string; deauthorized_at: Date | null }>(
+      `SELECT account_id, deauthorized_at FROM reconcile_checkpoints`,
+    );
+    expect(rows).toEqual([{ account_id: A, deauthorized_at: new Date((now - 500) * 1000) }]);
+
     await sweep(t);
     expect(listedAccounts(fake)).toEqual([null, B]);
 
