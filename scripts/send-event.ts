@@ -17,6 +17,7 @@ POSTs it, like \`stripe trigger\` does. Each run uses fresh ids unless you give 
   --customer <cus_…>    use this customer id
   --subscription <sub_…>  use this subscription id
   --user <id>           use this user id (metadata.user_id, client_reference_id)
+  --account <acct_…>    as if from a Connect endpoint: the connected account it comes from
   --secret <whsec_…>    default STRIPE_WEBHOOK_SECRET, else the one in $DATA_DIR/dev-secrets.json
   --print               print the event instead of sending it
   --list                list the event types and variants available`;
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
       customer: { type: 'string' },
       subscription: { type: 'string' },
       user: { type: 'string' },
+      account: { type: 'string' },
       secret: { type: 'string' },
       print: { type: 'boolean' },
       list: { type: 'boolean' },
@@ -53,6 +55,9 @@ async function main(): Promise<void> {
     ...(values.user ? { user: values.user } : {}),
   });
   event.created = Math.floor(Date.now() / 1000); // the newest state, whatever was sent before
+  if (values.account) {
+    event.account = values.account;
+  }
   const payload = JSON.stringify(event);
   if (values.print) {
     console.log(JSON.stringify(event, null, 2));

@@ -11,6 +11,7 @@ import { CustomersController } from './customers.controller';
 import { DeadLettersController } from './dead-letters.controller';
 import { DeadLettersService } from './dead-letters.service';
 import { EventsController } from './events.controller';
+import { EventsRepository } from './events.repository';
 import { ReconcileController } from './reconcile.controller';
 import { EventsService } from './events.service';
 import { ReprocessDryRunService } from './reprocess-dry-run.service';
@@ -36,6 +37,7 @@ import { StatsService } from './stats.service';
     AuditService,
     DeadLettersService,
     EventsService,
+    EventsRepository,
     RetryQueueService,
     CustomerEventsRepository,
     CustomerEventsService,

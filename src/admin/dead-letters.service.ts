@@ -31,7 +31,11 @@ export class DeadLettersService {
       query,
       { c: ISO_TIMESTAMP, i: UUID },
       (limit, after) =>
-        this.deadLetters.listOpen(query.event_type, limit, after && { createdAt: after.c, id: after.i }),
+        this.deadLetters.listOpen(
+          { eventType: query.event_type, account: query.account },
+          limit,
+          after && { createdAt: after.c, id: after.i },
+        ),
       // created_at has millisecond precision (timestamptz(3)), so the cursor round-trips exactly.
       (last) => ({ c: last.created_at.toISOString(), i: last.id }),
     );

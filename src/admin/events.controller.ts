@@ -1,6 +1,7 @@
 import { Controller, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
+  ApiBadRequestResponse,
   ApiBearerAuth,
   ApiConflictResponse,
   ApiNotFoundResponse,
@@ -11,11 +12,13 @@ import {
 import type { Response } from 'express';
 import { AdminTokenGuard } from '../common/admin-token.guard';
 import { StoredIdPipe } from '../common/stored-id.pipe';
+import type { Page } from '../common/paging';
 import type { EventRecord } from '../queue/queue.repository';
 import { Actor } from './actor.decorator';
 import { EventQuery, ReprocessQuery } from './dto/console.query';
-import { DryRunDto, ErrorDto, EventDto, ReprocessingDto } from './dto/responses';
-import { EventsService } from './events.service';
+import { AccountPageQuery } from './dto/page.query';
+import { DryRunDto, ErrorDto, EventDto, EventPageDto, ReprocessingDto } from './dto/responses';
+import { EventListItem, EventsService } from './events.service';
 import { DryRunResult, ReprocessDryRunService } from './reprocess-dry-run.service';
 
 const eventIdPipe = new StoredIdPipe('event');
@@ -30,6 +33,14 @@ export class EventsController {
     private readonly events: EventsService,
     private readonly dryRun: ReprocessDryRunService,
   ) {}
+
+  /** Stored events, newest received first; `account` keeps those of one connected account. */
+  @Get()
+  @ApiOkResponse({ type: EventPageDto })
+  @ApiBadRequestResponse({ type: ErrorDto, description: 'invalid_request (account, limit, cursor)' })
+  list(@Query() query: AccountPageQuery): Promise<Page<EventListItem>> {
+    return this.events.list(query);
+  }
 
   /** An event's processing state; with `include=payload`, also the event as received. */
   @Get(':stripeEventId')

@@ -9,6 +9,8 @@ export interface StripeEvent {
   created: number | null;
   livemode: boolean | null;
   apiVersion: string | null;
+  /** The connected account it comes from (`account`, events from a Connect endpoint); null for the platform's own. */
+  account: string | null;
   object: Record<string, unknown>;
   previousAttributes: Record<string, unknown> | null;
   /** The whole event as parsed. */
@@ -16,6 +18,8 @@ export interface StripeEvent {
 }
 
 const MAX_ID_LENGTH = 255;
+/** A Stripe account id, as `account` carries it and the admin API's `?account=` takes it. */
+export const ACCOUNT_ID_FORMAT = /^acct_[A-Za-z0-9]{1,250}$/;
 /**
  * Objects and arrays nested deeper than this (the event itself being level 1) are refused before
  * anything is stored: Stripe's events nest about ten levels, and far deeper ones would make
@@ -65,7 +69,7 @@ export function stripeEventFromPayload(payload: unknown): StripeEvent {
       'This is a thin event (object "v2.core.event"): point its event destination at /webhooks/stripe/thin.',
     );
   }
-  const { data, created, livemode, api_version: apiVersion } = payload;
+  const { data, created, livemode, api_version: apiVersion, account } = payload;
   const id = storableName(payload.id, 'id');
   const type = storableName(payload.type, 'type');
   if (!isObject(data) || !isObject(data.object)) {
@@ -78,6 +82,9 @@ export function stripeEventFromPayload(payload: unknown): StripeEvent {
   ) {
     throw invalidPayload('The event\'s "created" is not a Unix timestamp (seconds) up to the year 9999.');
   }
+  if (account !== undefined && account !== null && !(typeof account === 'string' && ACCOUNT_ID_FORMAT.test(account))) {
+    throw invalidPayload('The event\'s "account" is not a Stripe account id (acct_ and letters or digits).');
+  }
   return {
     id,
     type,
@@ -86,6 +93,7 @@ export function stripeEventFromPayload(payload: unknown): StripeEvent {
     created: typeof created === 'number' ? Math.floor(created) : null,
     livemode: typeof livemode === 'boolean' ? livemode : null,
     apiVersion: typeof apiVersion === 'string' ? apiVersion : null,
+    account: typeof account === 'string' ? account : null,
     object: data.object,
     previousAttributes: isObject(data.previous_attributes) ? data.previous_attributes : null,
     payload,
@@ -131,6 +139,8 @@ export function thinEventFromPayload(payload: unknown): StripeEvent {
     created: Math.floor(createdMs / 1000),
     livemode: typeof livemode === 'boolean' ? livemode : null,
     apiVersion: null,
+    // A connected account's thin event names it in `context`.
+    account: typeof context === 'string' && ACCOUNT_ID_FORMAT.test(context) ? context : null,
     object: {},
     previousAttributes: null,
     payload,

@@ -6,6 +6,7 @@ import { CreateWalletIntentPaymentMethods1767571200000 } from '../../migrations/
 import { QueueClaims1767657600000 } from '../../migrations/1767657600000-queue-claims';
 import { PullFromStripe1767744000000 } from '../../migrations/1767744000000-pull-from-stripe';
 import { AdminConsoleIndexes1767830400000 } from '../../migrations/1767830400000-admin-console-indexes';
+import { ConnectAccounts1767920400000 } from '../../migrations/1767920400000-connect-accounts';
 
 /**
  * Every migration, oldest first. Listed rather than globbed so that the same list works compiled,
@@ -20,4 +21,5 @@ export const MIGRATIONS = [
   QueueClaims1767657600000,
   PullFromStripe1767744000000,
   AdminConsoleIndexes1767830400000,
+  ConnectAccounts1767920400000,
 ];

@@ -37,17 +37,21 @@ export type ResolveResult = 'done' | 'not_found' | 'already_replayed' | 'already
 export class DeadLettersRepository {
   constructor(private readonly db: Database) {}
 
-  /** Open dead letters, newest first; the (created_at, id) after `cursor`, if given. */
+  /** Open dead letters (of a type, of a connected account), newest first; the (created_at, id) after `cursor`, if given. */
   async listOpen(
-    eventType: string | undefined,
+    filter: { eventType?: string; account?: string },
     limit: number,
     after?: { createdAt: string; id: string },
   ): Promise<DeadLetterItem[]> {
     const params: unknown[] = [limit];
     const where = ['resolution IS NULL'];
-    if (eventType !== undefined) {
-      params.push(eventType);
+    if (filter.eventType !== undefined) {
+      params.push(filter.eventType);
       where.push(`event_type = $${params.length}`);
+    }
+    if (filter.account !== undefined) {
+      params.push(filter.account);
+      where.push(`account_id = $${params.length}`);
     }
     if (after) {
       params.push(after.createdAt, after.id);

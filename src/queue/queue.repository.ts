@@ -22,8 +22,6 @@ export interface NewEvent {
   claim: PreClaim | null;
   /** Where it came from: `webhook` (the default) or `thin` (POST /webhooks/stripe/thin). */
   source?: EventSource;
-  /** The connected account it concerns (a thin event's `context`), or null. */
-  accountId?: string | null;
 }
 
 /** `subscription_events.source`: how an event reached this service. */
@@ -159,7 +157,7 @@ export class QueueRepository {
         this.replicaOf(events),
         events.find((e) => e.claim)?.claim?.leaseMs ?? 0,
         events.map((e) => e.source ?? 'webhook'),
-        events.map((e) => e.accountId ?? null),
+        events.map((e) => e.event.account),
       ],
       'swp_insert_events',
     );
@@ -343,11 +341,11 @@ export class QueueRepository {
             SET status = 'dead', attempts = q.attempts, last_error = $3
            FROM q
           WHERE e.id = q.event_id
-         RETURNING e.id, e.event_created_at
+         RETURNING e.id, e.event_created_at, e.account_id
        )
        INSERT INTO webhook_dead_letter_queue
-         (event_id, stripe_event_id, event_type, retry_count, error, original_timestamp)
-       SELECT q.event_id, q.stripe_event_id, q.event_type, q.attempts, $3, e.event_created_at
+         (event_id, stripe_event_id, event_type, retry_count, error, original_timestamp, account_id)
+       SELECT q.event_id, q.stripe_event_id, q.event_type, q.attempts, $3, e.event_created_at, e.account_id
          FROM q JOIN e ON e.id = q.event_id
        RETURNING id, stripe_event_id, event_type, retry_count, error`,
       [row.eventId, row.token, error, handlerRan],

@@ -11,7 +11,7 @@ import type { NewEvent } from './queue.repository';
 import { RetryWorker } from './retry-worker.service';
 
 /** Where a received event came from, when not a classic webhook of the platform itself. */
-export type EventOrigin = Pick<NewEvent, 'source' | 'accountId'>;
+export type EventOrigin = Pick<NewEvent, 'source'>;
 
 export interface EnqueueResult {
   /** The event id was already stored: nothing was written. */

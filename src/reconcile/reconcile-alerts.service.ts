@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AlertService } from '../alerts/alert.service';
-import type { FailureKind, ReconcileState } from './reconcile.repository';
+import { FailureKind, PLATFORM, ReconcileState } from './reconcile.repository';
 
 /**
  * Alerts about sweeps, through ALERT_WEBHOOK_URL. A sweep that stores events means they were never
@@ -25,11 +25,22 @@ export class ReconcileAlerts {
     );
   }
 
-  /** After a sweep that stores events: `failure` null when it succeeded. */
-  outcome(previous: ReconcileState | null, failure: { kind: FailureKind; error: string } | null): void {
+  /**
+   * After a sweep that stores events has listed an account's range (`account` PLATFORM, or a connected
+   * account): `failure` null when it succeeded.
+   */
+  outcome(
+    previous: ReconcileState | null,
+    failure: { kind: FailureKind; error: string } | null,
+    account: string = PLATFORM,
+  ): void {
     const before = previous?.lastOutcome === 'failed' ? (previous.lastFailureKind ?? 'failing') : 'ok';
     const after = failure ? failure.kind : 'ok';
     if (before === after) {
+      return;
+    }
+    if (account !== PLATFORM) {
+      this.accountOutcome(account, after, failure?.error ?? '');
       return;
     }
     switch (after) {
@@ -48,6 +59,29 @@ export class ReconcileAlerts {
       case 'ok':
         void this.alerts.send(
           ':white_check_mark: Reconciliation sweeps succeed again; the range they missed has been listed.',
+        );
+        return;
+    }
+  }
+
+  /** A connected account's sweep changed state: its own alert, so that one account does not hide another. */
+  private accountOutcome(account: string, after: FailureKind | 'ok', error: string): void {
+    switch (after) {
+      case 'key_refused':
+        void this.alerts.send(
+          `:no_entry: Stripe refused to list the events of connected account ${account}: the platform may have ` +
+            `lost access to it (account.application.deauthorized stops its sweeps). ${error}`,
+        );
+        return;
+      case 'failing':
+        void this.alerts.send(
+          `:warning: Reconciliation sweeps of connected account ${account} are failing: ${error}. Its checkpoint ` +
+            'stays where it was; other accounts are swept as usual.',
+        );
+        return;
+      case 'ok':
+        void this.alerts.send(
+          `:white_check_mark: Reconciliation sweeps of connected account ${account} succeed again; the range they missed has been listed.`,
         );
         return;
     }

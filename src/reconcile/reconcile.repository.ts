@@ -3,8 +3,10 @@ import type { StripeEvent } from '../common/stripe-event';
 import { Database, Executor } from '../database/database';
 import { sql } from '../database/sql';
 
-/** The platform's own account in `reconcile_checkpoints` and `reconcile_runs` (connected accounts come later). */
+/** The platform's own account in `reconcile_checkpoints` and `reconcile_runs`; connected accounts are `acct_…`. */
 export const PLATFORM = '';
+/** The event that stops the sweep of a connected account. */
+export const DEAUTHORIZED_EVENT = 'account.application.deauthorized';
 
 export type RunTrigger = 'schedule' | 'admin';
 export type RunStatus = 'running' | 'succeeded' | 'failed';
@@ -50,6 +52,33 @@ export interface InsertedEvent {
   status: 'pending' | 'ignored';
 }
 
+/** See ReconcileRepository.accountsToSweep: $1 the window in seconds, $2 DEAUTHORIZED_EVENT. */
+export const ACCOUNTS_TO_SWEEP_SQL = `WITH RECURSIVE account AS (
+    (SELECT account_id FROM subscription_events WHERE account_id IS NOT NULL ORDER BY account_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.account_id FROM subscription_events e
+             WHERE e.account_id > account.account_id ORDER BY e.account_id LIMIT 1)
+      FROM account WHERE account.account_id IS NOT NULL
+  ), seen AS (
+    SELECT account_id FROM account
+     WHERE account_id IS NOT NULL
+       AND (SELECT max(e.received_at) FROM subscription_events e WHERE e.account_id = account.account_id)
+           >= now() - $1 * interval '1 second'
+  ), resumed AS (
+    UPDATE reconcile_checkpoints c SET deauthorized_at = NULL, updated_at = now()
+      FROM seen
+     WHERE c.account_id = seen.account_id AND c.deauthorized_at IS NOT NULL
+       AND EXISTS (SELECT 1 FROM subscription_events e
+                    WHERE e.account_id = c.account_id AND e.event_created_at > c.deauthorized_at
+                      AND e.event_type <> $2)
+    RETURNING c.account_id
+  )
+  SELECT account_id FROM seen
+   WHERE account_id IN (SELECT account_id FROM resumed)
+      OR NOT EXISTS (SELECT 1 FROM reconcile_checkpoints c
+                      WHERE c.account_id = seen.account_id AND c.deauthorized_at IS NOT NULL)
+  ORDER BY account_id`;
+
 const RUN_COLUMNS = `id, trigger, actor, since, until, dry_run, status, listed, recovered, error, started_at, finished_at`;
 
 /** SQL of the reconciliation sweep: its checkpoint, its runs, and the events it stores. */
@@ -64,14 +93,49 @@ export class ReconcileRepository {
   }
 
   async state(accountId = PLATFORM): Promise<ReconcileState | null> {
-    const { rows } = await sql<ReconcileState>(
+    return (await this.states([accountId])).get(accountId) ?? null;
+  }
+
+  /** The checkpoint rows of these accounts (an account never swept has none). */
+  async states(accountIds: string[]): Promise<Map<string, ReconcileState>> {
+    const { rows } = await sql<ReconcileState & { accountId: string }>(
       this.db,
-      `SELECT checkpoint_at AS "checkpointAt", last_outcome AS "lastOutcome", last_failure_kind AS "lastFailureKind",
-              last_error AS "lastError", last_success_at AS "lastSuccessAt"
-         FROM reconcile_checkpoints WHERE account_id = $1`,
-      [accountId],
+      `SELECT account_id AS "accountId", checkpoint_at AS "checkpointAt", last_outcome AS "lastOutcome",
+              last_failure_kind AS "lastFailureKind", last_error AS "lastError", last_success_at AS "lastSuccessAt"
+         FROM reconcile_checkpoints WHERE account_id = ANY($1::text[])`,
+      [accountIds],
     );
-    return rows[0] ?? null;
+    return new Map(rows.map(({ accountId, ...state }) => [accountId, state]));
+  }
+
+  /**
+   * The connected accounts a sweep covers: those with an event received in the last `windowSeconds`,
+   * but not one deauthorized since. An account deauthorized earlier that has an event created after
+   * its deauthorization (it was authorized again) is resumed here: its mark is cleared. Each distinct
+   * account is found by one probe of subscription_events_account_idx (a loose index scan), and so is
+   * its newest event, however many events it has.
+   */
+  async accountsToSweep(windowSeconds: number): Promise<string[]> {
+    const { rows } = await sql<{ account_id: string }>(this.db, ACCOUNTS_TO_SWEEP_SQL, [
+      windowSeconds,
+      DEAUTHORIZED_EVENT,
+    ]);
+    return rows.map((r) => r.account_id);
+  }
+
+  /**
+   * Stops sweeping a connected account that deauthorized the platform, as of the deauthorization's
+   * `created` (the latest one wins, whatever order they are handled in). In the handler's transaction.
+   */
+  async markDeauthorized(manager: Executor, accountId: string, at: Date | null): Promise<void> {
+    await sql(
+      manager,
+      `INSERT INTO reconcile_checkpoints AS c (account_id, deauthorized_at, updated_at)
+       VALUES ($1, COALESCE($2, now()), now())
+       ON CONFLICT (account_id) DO UPDATE
+          SET deauthorized_at = GREATEST(c.deauthorized_at, EXCLUDED.deauthorized_at), updated_at = now()`,
+      [accountId, at],
+    );
   }
 
   /**
@@ -110,12 +174,14 @@ export class ReconcileRepository {
    * be handled (due now, held by no replica), in one statement: an event and its queue row exist
    * together or not at all, and an event already stored (delivered, or found by an earlier sweep)
    * is not touched (ON CONFLICT DO NOTHING, which also waits for a delivery being committed). The
-   * run's counters move in the same statement. Returns the events stored.
+   * run's counters move in the same statement. `accountId` is the connected account listed (null: the
+   * platform). Returns the events stored.
    */
   async storePage(
     runId: string,
     events: StripeEvent[],
     ignored: (event: StripeEvent) => boolean,
+    accountId: string | null = null,
   ): Promise<InsertedEvent[]> {
     const { rows } = await sql<InsertedEvent>(
       this.db,
@@ -124,9 +190,10 @@ export class ReconcileRepository {
                 AS p(stripe_event_id, event_type, payload, livemode, api_version, created, ignored)
        ), event AS (
          INSERT INTO subscription_events
-           (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, source, processed_at)
+           (stripe_event_id, event_type, status, payload, livemode, api_version, event_created_at, source, processed_at,
+            account_id)
          SELECT stripe_event_id, event_type, CASE WHEN ignored THEN 'ignored' ELSE 'pending' END, payload, livemode,
-                api_version, to_timestamp(created), 'reconcile', CASE WHEN ignored THEN now() END
+                api_version, to_timestamp(created), 'reconcile', CASE WHEN ignored THEN now() END, $9::text
            FROM page
          ON CONFLICT (stripe_event_id) DO NOTHING
          RETURNING id, stripe_event_id, event_type, status
@@ -150,6 +217,7 @@ export class ReconcileRepository {
         events.map((e) => e.apiVersion),
         events.map((e) => e.created),
         events.map(ignored),
+        accountId,
       ],
       'swp_reconcile_store_page',
     );

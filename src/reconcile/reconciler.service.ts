@@ -13,9 +13,9 @@ import { MetricsService } from '../metrics/metrics.service';
 import { HandlerRegistry } from '../queue/handler-registry';
 import { RetryWorker } from '../queue/retry-worker.service';
 import { EventsPage, StripeApi } from '../stripe/stripe-api.service';
-import { describeStripeError, isKeyRefused, MalformedStripeResponseError } from '../stripe/stripe-errors';
+import { describeStripeError, isKeyRefused, isKeyUnknown, MalformedStripeResponseError } from '../stripe/stripe-errors';
 import { ReconcileAlerts } from './reconcile-alerts.service';
-import { FailureKind, NewRun, ReconcileRepository } from './reconcile.repository';
+import { FailureKind, NewRun, PLATFORM, ReconcileRepository } from './reconcile.repository';
 import { ReconcileStatus } from './reconcile-status.service';
 
 export const RECONCILE_JOB_NAME = 'stripe-reconcile';
@@ -36,10 +36,20 @@ export interface AdminRunRequest {
 
 export type AdminRunResult = { started: true; runId: string } | { started: false };
 
+/** What a run lists for one account (the platform, or a connected account), in seconds of `created`. */
+interface AccountRange {
+  /** PLATFORM, or a connected account's id. */
+  account: string;
+  since: number;
+  until: number;
+  /** Whether the account's checkpoint moves to `until` once its range is listed. */
+  coversCheckpoint: boolean;
+}
+
 interface RunPlan extends NewRun {
   id: string;
-  /** Whether the checkpoint moves to `until` when the run succeeds. */
-  coversCheckpoint: boolean;
+  /** The platform first, then each connected account swept. */
+  ranges: AccountRange[];
 }
 
 /**
@@ -51,6 +61,12 @@ interface RunPlan extends NewRun {
  * the next one lists the range again. One replica sweeps at a time (advisory lock), and a cron tick
  * is swept once however many replicas fire on it. Memory holds at most two pages (200 events).
  * Times come from the database clock.
+ *
+ * Connect: a sweep also lists, with `Stripe-Account`, each connected account with an event received in
+ * the last 30 days (unless it deauthorized the platform since), one after the other, each from its
+ * own checkpoint. Each account's outcome and checkpoint are recorded as soon as its range is listed,
+ * so one account's failure leaves the others' progress; the run sums what every account listed and
+ * recovered, fails if any account failed, and its error names the accounts that did.
  */
 @Injectable()
 export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -182,7 +198,7 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
     return { started: true, runId: plan.id };
   }
 
-  /** Works out the run's range from the checkpoint and records the run; null if its tick was swept. */
+  /** Works out each account's range from its checkpoint and records the run; null if its tick was swept. */
   private async plan(
     run: Pick<NewRun, 'trigger' | 'actor' | 'scheduledFor' | 'dryRun'>,
     asked: { since?: number; until?: number; record?: (manager: Executor, runId: string) => Promise<void> } = {},
@@ -193,23 +209,16 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
       this.logger.warn({ runs: abandoned }, 'reconciliation runs interrupted earlier marked failed');
     }
     const now = await this.repository.now();
-    const state = await this.repository.state();
-    // Without a checkpoint, what the first sweep would cover stands for it.
-    const checkpoint = state?.checkpointAt
-      ? Math.floor(state.checkpointAt.getTime() / 1000)
-      : now - this.config.reconcile.initialLookbackSeconds;
-    const since = asked.since ?? Math.max(checkpoint - OVERLAP_SECONDS, now - EVENTS_API_RETENTION_SECONDS);
-    const until = asked.until ?? now - this.config.reconcile.graceSeconds;
-    // Events older than the Events API keeps cannot be listed: past that, the checkpoint is its limit.
-    const oldestListable = now - EVENTS_API_RETENTION_SECONDS;
-    if (checkpoint < oldestListable && !run.dryRun) {
-      this.logger.warn(
-        { checkpoint: new Date(checkpoint * 1000).toISOString() },
-        'the checkpoint is older than the 30 days Stripe keeps events: events between it and 30 days ago cannot be recovered',
-      );
-    }
-    const reach = Math.max(checkpoint, oldestListable);
-    const newRun: NewRun = { ...run, since: new Date(since * 1000), until: new Date(until * 1000) };
+    const accounts = [PLATFORM, ...(await this.repository.accountsToSweep(EVENTS_API_RETENTION_SECONDS))];
+    const states = await this.repository.states(accounts);
+    const ranges = accounts.map((account) =>
+      this.rangeOf(account, states.get(account)?.checkpointAt ?? null, now, asked, run.dryRun),
+    );
+    const newRun: NewRun = {
+      ...run,
+      since: new Date(Math.min(...ranges.map((r) => r.since)) * 1000),
+      until: new Date(Math.max(...ranges.map((r) => r.until)) * 1000),
+    };
     const id = await this.db.transaction(async (manager) => {
       const created = await this.repository.createRun(manager, newRun);
       if (created && asked.record) {
@@ -217,11 +226,34 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
       }
       return created;
     });
-    if (!id) {
-      return null;
+    return id ? { ...newRun, id, ranges } : null;
+  }
+
+  /** One account's range: what was asked, else from its checkpoint (less the overlap) to now less the grace. */
+  private rangeOf(
+    account: string,
+    checkpointAt: Date | null,
+    now: number,
+    asked: { since?: number; until?: number },
+    dryRun: boolean,
+  ): AccountRange {
+    // Without a checkpoint, what the first sweep would cover stands for it.
+    const checkpoint = checkpointAt
+      ? Math.floor(checkpointAt.getTime() / 1000)
+      : now - this.config.reconcile.initialLookbackSeconds;
+    const since = asked.since ?? Math.max(checkpoint - OVERLAP_SECONDS, now - EVENTS_API_RETENTION_SECONDS);
+    const until = asked.until ?? now - this.config.reconcile.graceSeconds;
+    // Events older than the Events API keeps cannot be listed: past that, the checkpoint is its limit.
+    const oldestListable = now - EVENTS_API_RETENTION_SECONDS;
+    if (checkpoint < oldestListable && !dryRun) {
+      this.logger.warn(
+        { account: account || undefined, checkpoint: new Date(checkpoint * 1000).toISOString() },
+        'the checkpoint is older than the 30 days Stripe keeps events: events between it and 30 days ago cannot be recovered',
+      );
     }
+    const reach = Math.max(checkpoint, oldestListable);
     // A range that starts at or before the checkpoint and ends after it extends what is known listed.
-    return { ...newRun, id, coversCheckpoint: !run.dryRun && since <= reach && until >= reach };
+    return { account, since, until, coversCheckpoint: !dryRun && since <= reach && until >= reach };
   }
 
   private start(lock: Connection, plan: RunPlan): Promise<void> {
@@ -240,40 +272,45 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
   private async sweep(plan: RunPlan): Promise<void> {
     const log = { runId: plan.id, trigger: plan.trigger, dryRun: plan.dryRun };
     this.logger.log(
-      { ...log, since: plan.since.toISOString(), until: plan.until.toISOString() },
+      {
+        ...log,
+        since: plan.since.toISOString(),
+        until: plan.until.toISOString(),
+        accounts: plan.ranges.length - 1,
+      },
       'reconciliation started',
     );
     const recovered = new Map<string, number>();
     let listed = 0;
-    let failure: unknown;
-    try {
-      if (plan.until >= plan.since) {
-        listed = await this.listRange(plan, recovered);
+    const failures: Array<{ account: string; error: string }> = [];
+    for (const range of plan.ranges) {
+      let failure: unknown;
+      try {
+        if (range.until >= range.since) {
+          listed += await this.listRange(plan, range, recovered);
+        }
+      } catch (error) {
+        failure = error;
+        failures.push({ account: range.account, error: describeFailure(error) });
       }
-    } catch (error) {
-      failure = error;
+      if (!plan.dryRun) {
+        await this.recordAccount(plan, range, failure);
+      }
+      // The accounts not listed keep their checkpoints. A key refused for the platform's own list is
+      // refused for every account too: listing them would only fail as many times, and alert as often.
+      if (this.stopping || (range.account === PLATFORM && isKeyUnknown(failure))) {
+        break;
+      }
     }
-    const succeeded = failure === undefined;
-    const error = succeeded ? null : describeFailure(failure);
+    const succeeded = failures.length === 0;
+    const error = succeeded ? null : describeFailures(failures);
     const recoveredTotal = [...recovered.values()].reduce((a, b) => a + b, 0);
     this.metrics.reconcileRunFinished(succeeded ? 'succeeded' : 'failed');
     try {
-      const kind: FailureKind = isKeyRefused(failure) ? 'key_refused' : 'failing';
-      const previous = plan.dryRun ? null : await this.repository.state();
-      // Together, so that whoever sees the run ended also sees the checkpoint it moved.
-      await this.db.transaction(async (tx) => {
-        if (!plan.dryRun) {
-          await this.repository.recordOutcome(
-            tx,
-            succeeded
-              ? { succeeded: true, checkpointAt: plan.coversCheckpoint ? plan.until : null }
-              : { succeeded: false, kind, error: error ?? '' },
-          );
-        }
-        await this.repository.finishRun(tx, plan.id, succeeded ? 'succeeded' : 'failed', error);
-      });
+      await this.db.transaction((tx) =>
+        this.repository.finishRun(tx, plan.id, succeeded ? 'succeeded' : 'failed', error),
+      );
       if (!plan.dryRun) {
-        this.alerts.outcome(previous, succeeded ? null : { kind, error: error ?? '' });
         await this.status.refresh().catch(() => undefined);
       }
     } catch (recordError) {
@@ -285,38 +322,70 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
     if (succeeded) {
       this.logger.log({ ...log, listed, recovered: recoveredTotal }, 'reconciliation succeeded');
     } else {
-      this.logger.warn({ ...log, listed, error }, 'reconciliation failed; the checkpoint stays');
+      this.logger.warn({ ...log, listed, error }, 'reconciliation failed; the checkpoints of the failed accounts stay');
     }
   }
 
   /**
-   * Lists every page of the range, type group by type group; returns how many events were listed.
-   * The next page is asked for while this one is stored, so a page's store does not add to the pace
-   * the request budget sets; at most two pages are held at once.
+   * Records how one account's listing ended (moving its checkpoint when its range covered it), before
+   * the next account is listed, and alerts when its state changed. Called only for runs that store.
    */
-  private async listRange(plan: RunPlan, recovered: Map<string, number>): Promise<number> {
+  private async recordAccount(plan: RunPlan, range: AccountRange, failure: unknown): Promise<void> {
+    const succeeded = failure === undefined;
+    const kind: FailureKind = isKeyRefused(failure) ? 'key_refused' : 'failing';
+    const error = succeeded ? '' : describeFailure(failure);
+    try {
+      const previous = await this.repository.state(range.account);
+      await this.db.transaction((tx) =>
+        this.repository.recordOutcome(
+          tx,
+          succeeded
+            ? { succeeded: true, checkpointAt: range.coversCheckpoint ? new Date(range.until * 1000) : null }
+            : { succeeded: false, kind, error },
+          range.account,
+        ),
+      );
+      this.alerts.outcome(previous, succeeded ? null : { kind, error }, range.account);
+    } catch (recordError) {
+      this.logger.warn(
+        { runId: plan.id, account: range.account || undefined, error: describeStripeError(recordError) },
+        'reconciliation outcome of an account not recorded; its checkpoint stays',
+      );
+    }
+  }
+
+  /**
+   * Lists every page of one account's range, type group by type group; returns how many events were
+   * listed. The next page is asked for while this one is stored, so a page's store does not add to
+   * the pace the request budget sets; at most two pages are held at once.
+   */
+  private async listRange(plan: RunPlan, range: AccountRange, recovered: Map<string, number>): Promise<number> {
     const types = this.handlers.eventTypes();
+    const account = range.account === PLATFORM ? null : range.account;
     let listed = 0;
     for (let i = 0; i < types.length; i += TYPES_PER_LIST) {
       const fetchPage = (startingAfter?: string): Promise<EventsPage> => {
         if (this.stopping) {
           return Promise.reject(new Error('the replica is shutting down'));
         }
-        return this.api.listEvents({
-          types: types.slice(i, i + TYPES_PER_LIST),
-          createdGte: Math.floor(plan.since.getTime() / 1000),
-          createdLte: Math.floor(plan.until.getTime() / 1000),
-          startingAfter,
-        });
+        return this.api.listEvents(
+          {
+            types: types.slice(i, i + TYPES_PER_LIST),
+            createdGte: range.since,
+            createdLte: range.until,
+            startingAfter,
+          },
+          { account },
+        );
       };
       let next = fetchPage();
       for (;;) {
         const page = await next;
-        const events = page.events.map(asStripeEvent);
+        const events = page.events.map((item) => asStripeEvent(item, account));
         const more = page.hasMore && events.length > 0;
         if (more) {
           next = fetchPage(events[events.length - 1].id);
-          next.catch(() => undefined); // awaited below; a failure then fails the run
+          next.catch(() => undefined); // awaited below; a failure then fails the account's range
         }
         listed += events.length;
         if (plan.dryRun) {
@@ -325,7 +394,7 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
             events.map((e) => e.id),
           );
         } else {
-          await this.store(plan.id, events, recovered);
+          await this.store(plan.id, events, recovered, account);
         }
         if (!more) {
           break;
@@ -335,12 +404,17 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
     return listed;
   }
 
-  private async store(runId: string, events: StripeEvent[], recovered: Map<string, number>): Promise<void> {
+  private async store(
+    runId: string,
+    events: StripeEvent[],
+    recovered: Map<string, number>,
+    account: string | null,
+  ): Promise<void> {
     const livemode = this.config.stripeLivemode;
     const ignored = (event: StripeEvent): boolean => livemode !== undefined && event.livemode !== livemode;
     let stored;
     try {
-      stored = await this.repository.storePage(runId, events, ignored);
+      stored = await this.repository.storePage(runId, events, ignored, account);
     } catch (error) {
       if (!sqlState(error)?.startsWith('22')) {
         throw error;
@@ -350,7 +424,7 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
       stored = [];
       for (const event of events) {
         try {
-          stored.push(...(await this.repository.storePage(runId, [event], ignored)));
+          stored.push(...(await this.repository.storePage(runId, [event], ignored, account)));
         } catch (single) {
           if (!sqlState(single)?.startsWith('22')) {
             throw single;
@@ -366,7 +440,10 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
     for (const event of stored) {
       recovered.set(event.event_type, (recovered.get(event.event_type) ?? 0) + 1);
       this.metrics.eventRecovered(event.event_type);
-      this.logger.log({ eventId: event.stripe_event_id, eventType: event.event_type }, 'event recovered from Stripe');
+      this.logger.log(
+        { eventId: event.stripe_event_id, eventType: event.event_type, ...(account ? { account } : {}) },
+        'event recovered from Stripe',
+      );
     }
     if (stored.some((e) => e.status === 'pending')) {
       this.worker.nudge();
@@ -402,14 +479,40 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
   }
 }
 
-function asStripeEvent(listed: unknown): StripeEvent {
+/**
+ * A listed event, checked. A connected account's events carry their `account` (Stripe documents it on
+ * the Event object); one listed without it gets it, so that the calls its handler makes are made for
+ * that account too; one naming another account is not what was asked for.
+ */
+function asStripeEvent(listed: unknown, account: string | null): StripeEvent {
+  let event: StripeEvent;
   try {
-    return stripeEventFromPayload(listed);
+    event = stripeEventFromPayload(listed);
   } catch (error) {
     throw new MalformedStripeResponseError(`GET /v1/events listed something that is not an event: ${String(error)}`);
   }
+  if (account === null || event.account === account) {
+    return event;
+  }
+  if (event.account !== null) {
+    throw new MalformedStripeResponseError(
+      `GET /v1/events for ${account} listed ${event.id}, an event of ${event.account}`,
+    );
+  }
+  return { ...event, account, payload: { ...event.payload, account } };
 }
 
 function describeFailure(error: unknown): string {
   return describeStripeError(error).slice(0, 2_000);
+}
+
+/** The run's error: the failure, or each failed account's, named (the platform's first). */
+function describeFailures(failures: Array<{ account: string; error: string }>): string {
+  if (failures.length === 1 && failures[0].account === PLATFORM) {
+    return failures[0].error;
+  }
+  return failures
+    .map((f) => `${f.account === PLATFORM ? 'platform' : f.account}: ${f.error}`)
+    .join('; ')
+    .slice(0, 2_000);
 }

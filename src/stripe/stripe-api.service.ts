@@ -38,6 +38,11 @@ export interface EventsQuery {
   startingAfter?: string;
 }
 
+/** Per-call options: `account` makes the call for a connected account (header `Stripe-Account`). */
+export interface CallOptions {
+  account?: string | null;
+}
+
 export interface ActiveEntitlement {
   lookupKey: string;
   feature: string | null;
@@ -75,15 +80,18 @@ export class StripeApi {
   }
 
   /** One page of `GET /v1/events`, newest first, checked to be what Stripe documents. */
-  async listEvents(query: EventsQuery): Promise<EventsPage> {
+  async listEvents(query: EventsQuery, options: CallOptions = {}): Promise<EventsPage> {
     const stripe = this.client();
     const page: unknown = await this.withRateLimitRetries(() =>
-      stripe.events.list({
-        limit: PAGE_LIMIT,
-        types: query.types,
-        created: { gte: query.createdGte, lte: query.createdLte },
-        ...(query.startingAfter ? { starting_after: query.startingAfter } : {}),
-      }),
+      stripe.events.list(
+        {
+          limit: PAGE_LIMIT,
+          types: query.types,
+          created: { gte: query.createdGte, lte: query.createdLte },
+          ...(query.startingAfter ? { starting_after: query.startingAfter } : {}),
+        },
+        requestOptions(options),
+      ),
     );
     const { data, hasMore } = listOf(page, 'GET /v1/events');
     return { events: data.map((item) => checkedEvent(item)), hasMore };
@@ -103,17 +111,20 @@ export class StripeApi {
   }
 
   /** Every active entitlement of a customer, reading every page of `GET /v1/entitlements/active_entitlements`. */
-  async activeEntitlements(customer: string): Promise<ActiveEntitlement[]> {
+  async activeEntitlements(customer: string, options: CallOptions = {}): Promise<ActiveEntitlement[]> {
     const stripe = this.client();
     const out: ActiveEntitlement[] = [];
     let startingAfter: string | undefined;
     for (;;) {
       const page: unknown = await this.withRateLimitRetries(() =>
-        stripe.entitlements.activeEntitlements.list({
-          customer,
-          limit: PAGE_LIMIT,
-          ...(startingAfter ? { starting_after: startingAfter } : {}),
-        }),
+        stripe.entitlements.activeEntitlements.list(
+          {
+            customer,
+            limit: PAGE_LIMIT,
+            ...(startingAfter ? { starting_after: startingAfter } : {}),
+          },
+          requestOptions(options),
+        ),
       );
       const { data, hasMore } = listOf(page, 'GET /v1/entitlements/active_entitlements');
       for (const item of data) {
@@ -150,6 +161,11 @@ export class StripeApi {
       }
     }
   }
+}
+
+/** stripe-node's per-request options for ours: `stripeAccount` sends `Stripe-Account`. */
+function requestOptions(options: CallOptions): Stripe.RequestOptions {
+  return options.account ? { stripeAccount: options.account } : {};
 }
 
 function listOf(page: unknown, what: string): { data: unknown[]; hasMore: boolean } {

@@ -15,6 +15,11 @@ export function isKeyRefused(error: unknown): boolean {
   );
 }
 
+/** The key itself was refused (401): unknown, expired or revoked, whatever account a call is made for. */
+export function isKeyUnknown(error: unknown): boolean {
+  return error instanceof Stripe.errors.StripeAuthenticationError;
+}
+
 const KEY_LIKE = /\b[a-z]{2,4}_(test|live)_[A-Za-z0-9*]+/g;
 
 /**

@@ -11,7 +11,7 @@ import {
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AppError, ErrorCode } from '../common/app-error';
-import { parseStripeEvent, StripeEvent, thinEventContext, thinEventFromPayload } from '../common/stripe-event';
+import { parseStripeEvent, StripeEvent, thinEventFromPayload } from '../common/stripe-event';
 import type { EventOrigin } from '../queue/queue.service';
 import { QueueService } from '../queue/queue.service';
 import { StripeSignatureVerifier } from './stripe-signature.verifier';
@@ -87,10 +87,7 @@ export class WebhooksController {
     const payload = this.verifier.verifyThin(rawBody, request.headers['stripe-signature']);
     refuseEncoded(request);
     const event = thinEventFromPayload(payload);
-    await this.store(response, event, rawBody.toString('utf8'), {
-      source: 'thin',
-      accountId: thinEventContext(event),
-    });
+    await this.store(response, event, rawBody.toString('utf8'), { source: 'thin' });
   }
 
   private async store(response: Response, event: StripeEvent, rawText: string, origin?: EventOrigin): Promise<void> {

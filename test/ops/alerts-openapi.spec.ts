@@ -94,6 +94,7 @@ describe('OpenAPI', () => {
           '/admin/dead-letters/replay',
           '/admin/dead-letters/{id}',
           '/admin/dead-letters/{id}/replay',
+          '/admin/events',
           '/admin/events/{stripeEventId}',
           '/admin/events/{stripeEventId}/reprocess',
           '/admin/reconcile',
@@ -117,6 +118,13 @@ describe('OpenAPI', () => {
         expect.objectContaining({ scheme: 'bearer' }),
       );
       expect(document.paths['/admin/dead-letters'].get.security).toEqual([{ bearer: [] }]);
+      // Connect: both admin lists take ?account=acct_….
+      for (const path of ['/admin/events', '/admin/dead-letters']) {
+        expect(document.paths[path].get).toMatchObject({
+          security: [{ bearer: [] }],
+          parameters: expect.arrayContaining([expect.objectContaining({ name: 'account', in: 'query' })]),
+        });
+      }
       expect(document.paths['/v1/customers/{customerId}/entitlements'].get.security).toEqual([{ bearer: [] }]);
       expect(document.paths['/admin/reconcile'].post).toMatchObject({
         security: [{ bearer: [] }],

@@ -10,7 +10,7 @@ import { waitUntil } from '../support/wait';
 const run = promisify(execFile);
 
 describe('npm run send-event', () => {
-  const { t } = useTestApp();
+  const { db, t } = useTestApp();
 
   const sendEvent = (...args: string[]) =>
     run(process.execPath, [join(TEST_BUILD_DIR, 'scripts', 'send-event.js'), ...args], {
@@ -31,6 +31,20 @@ describe('npm run send-event', () => {
       return v.body.active === true ? v.body : undefined;
     }, 5_000);
     expect(view).toMatchObject({ status: 'active', price_ids: ['price_1QProMonthly01'] });
+  });
+
+  it('sends an event of a connected account with --account, stored with that account', async () => {
+    const { stdout } = await sendEvent(
+      'customer.created',
+      '--url',
+      `${t.url}/webhooks/stripe`,
+      '--account',
+      'acct_1SentByTool',
+    );
+    const id = /evt_\w+/.exec(stdout)?.[0] as string;
+    expect(stdout).toContain('→ 200');
+    const { rows } = await db.pool.query('SELECT account_id FROM subscription_events WHERE stripe_event_id = $1', [id]);
+    expect(rows).toEqual([{ account_id: 'acct_1SentByTool' }]);
   });
 
   it('picks a variant, and fails clearly for an unknown type', async () => {

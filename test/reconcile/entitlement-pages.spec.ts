@@ -59,6 +59,22 @@ describe('entitlement summaries with has_more', () => {
       `ent_test_${customer}_199`,
     ]);
     expect(pages[0].query.limit).toBe('100');
+    expect(pages.map((p) => p.account)).toEqual([null, null, null]); // the platform's own: no Stripe-Account
+  });
+
+  it("a connected account's summary reads that account's list, sending Stripe-Account on every page", async () => {
+    const account = 'acct_1EntitlementPages';
+    const customer = `cus_connected_${Date.now()}`;
+    fake.setActiveEntitlements(customer, features, account);
+    fake.setActiveEntitlements(customer, features.slice(0, 3)); // the platform's same id lists something else
+    const event: StripeJson = { ...summaryWithMore(customer, features), account };
+    expect((await t.deliver(event)).status).toBe(200);
+    expect(await settle(t, db.pool, event.id as string)).toMatchObject({ status: 'processed', attempts: 1 });
+    const { body } = await entitlementsOf(t, `/v1/customers/${customer}/entitlements`);
+    expect(body.features).toEqual(keys(features));
+    const pages = fake.requestsTo(PATH).filter((r) => r.query.customer === customer);
+    expect(pages).toHaveLength(3);
+    expect(pages.map((p) => p.headers['stripe-account'])).toEqual([account, account, account]);
   });
 
   it('a failed read fails the attempt, and the retry stores the full list', async () => {

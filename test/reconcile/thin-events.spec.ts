@@ -64,7 +64,8 @@ describe('thin events handled through the queue', () => {
     expect((await entitlementsOf(t, path)).body).toMatchObject({ active: false, status: 'incomplete' });
 
     // Five days old: before the first sweep's three days, so only the thin event can bring it.
-    const snapshot = snapshotOf(world, now, 'active', 5 * DAY);
+    // A connected account's event: held by that account at Stripe, fetched with its context.
+    const snapshot: StripeJson = { ...snapshotOf(world, now, 'active', 5 * DAY), account: 'acct_1ThinContext' };
     fake.addEvents([snapshot]);
     expect(await sweep(t)).not.toBeNull();
     expect(await count(db.pool, 'subscription_events', 'stripe_event_id = $1', [snapshot.id])).toBe(0);

@@ -30,6 +30,43 @@ describe('the fake Stripe API, checked against stripe-node', () => {
   });
   afterEach(() => fake.close());
 
+  it("keeps each connected account's events and entitlements apart, chosen by stripe-node's stripeAccount", async () => {
+    const account = 'acct_1FakeConnected';
+    const own = events(3, now - 10);
+    const connected = events(2, now - 10).map((e): StripeJson => ({ ...e, account }));
+    fake.addEvents([...own, ...connected]);
+    fake.setActiveEntitlements('cus_shared', [{ lookup_key: 'platform_feature', feature: 'feat_1' }]);
+    fake.setActiveEntitlements('cus_shared', [{ lookup_key: 'connected_feature', feature: 'feat_2' }], account);
+    const stripe = client(fake);
+
+    const listed = async (options?: Stripe.RequestOptions) =>
+      (await stripe.events.list({ limit: 10 }, options)).data.map((e) => e.id);
+    expect(await listed()).toEqual(own.map((e) => e.id));
+    expect(await listed({ stripeAccount: account })).toEqual(connected.map((e) => e.id));
+    expect(await listed({ stripeAccount: 'acct_1Other' })).toEqual([]);
+    const entitlements = async (options?: Stripe.RequestOptions) =>
+      (await stripe.entitlements.activeEntitlements.list({ customer: 'cus_shared' }, options)).data.map(
+        (e) => e.lookup_key,
+      );
+    expect(await entitlements()).toEqual(['platform_feature']);
+    expect(await entitlements({ stripeAccount: account })).toEqual(['connected_feature']);
+    await expect(stripe.events.retrieve(connected[0].id as string)).rejects.toMatchObject({ statusCode: 404 });
+    expect((await stripe.events.retrieve(connected[0].id as string, {}, { stripeAccount: account })).id).toBe(
+      connected[0].id,
+    );
+
+    expect(fake.requests.map((r) => r.account)).toEqual([null, account, 'acct_1Other', null, account, null, account]);
+    expect(fake.requests.map((r) => r.headers['stripe-account'])).toEqual([
+      undefined,
+      account,
+      'acct_1Other',
+      undefined,
+      account,
+      undefined,
+      account,
+    ]);
+  });
+
   it("pages GET /v1/events newest first under stripe-node's own auto-pagination, filtered by created and types[]", async () => {
     const all = events(25, now - 100);
     const other = events(5, now - 103, ['charge.succeeded']);

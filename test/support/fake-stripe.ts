@@ -16,6 +16,8 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders;
   /** The `Stripe-Context` header (the connected account a thin event names), when sent. */
   stripeContext?: string;
+  /** The `Stripe-Account` header: the connected account the request is made for; null for the platform. */
+  account: string | null;
 }
 
 /**
@@ -43,6 +45,18 @@ interface ActiveEntitlement {
   lookup_key: string;
 }
 
+/** What Stripe holds in one account: its events, newest first, and its customers' active entitlements. */
+class AccountBook {
+  readonly events: StripeJson[] = [];
+  readonly eventIds = new Map<string, StripeJson>();
+  readonly entitlements = new Map<string, ActiveEntitlement[]>();
+  /** Where each event stands in `events` (a cursor); rebuilt after events are added. */
+  positions: Map<string, number> | undefined;
+}
+
+/** The platform's own account among the books. */
+const PLATFORM = '';
+
 /** The Events API keeps 30 days of events. */
 const EVENT_RETENTION_SECONDS = 30 * 24 * 3600;
 /** Stripe accepts at most 20 event types in `types[]`. */
@@ -56,19 +70,20 @@ const MAX_TYPES = 20;
  * snapshot Stripe does not know), and `GET /v1/entitlements/active_entitlements?customer=` (paged). Requests
  * need `Authorization: Bearer <apiKey>` (else 401); unknown ids get 404, bad parameters 400, in
  * Stripe's error JSON. A scripted failure plan makes chosen requests fail, and every request is
- * recorded (time, method, path, query, headers).
+ * recorded (time, method, path, query, headers, the Stripe-Account it was made for).
+ *
+ * Connect: each account holds its own events and entitlements. A request with `Stripe-Account:
+ * acct_…` reads that account's, one without reads the platform's; an event is held by the account
+ * its `account` names (the platform when it has none).
  */
 export class FakeStripe {
   readonly requests: RecordedRequest[] = [];
-  private readonly events: StripeJson[] = [];
-  private readonly eventIds = new Map<string, StripeJson>();
-  private readonly entitlements = new Map<string, ActiveEntitlement[]>();
+  private readonly books = new Map<string, AccountBook>();
   private readonly rules: Array<Required<Omit<FailureRule, 'when'>> & Pick<FailureRule, 'when'>> = [];
   private readonly forbidden: string[] = [];
   private readonly holds: Array<{ when: (request: RecordedRequest) => boolean; released: Promise<void> }> = [];
   private readonly sockets = new Set<Socket>();
   private sequence = 0;
-  private positions: Map<string, number> | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -97,23 +112,38 @@ export class FakeStripe {
     return Number(new URL(this.url).port);
   }
 
-  /** Events Stripe holds; listed newest `created` first (later additions first within one second). */
-  addEvents(events: StripeJson[]): void {
+  /**
+   * Events Stripe holds, each in the account its `account` names (else the platform's), or all in
+   * `account` when given; listed newest `created` first (later additions first within one second).
+   */
+  addEvents(events: StripeJson[], account?: string): void {
+    const touched = new Set<AccountBook>();
     for (const event of events) {
-      if (this.eventIds.has(event.id as string)) {
+      const book = this.book(account ?? (event.account as string | undefined) ?? PLATFORM);
+      if (book.eventIds.has(event.id as string)) {
         throw new Error(`the fake already holds ${String(event.id)}`);
       }
       const stored = { ...event, __seq: this.sequence++ };
-      this.eventIds.set(event.id as string, stored);
-      this.events.push(stored);
+      book.eventIds.set(event.id as string, stored);
+      book.events.push(stored);
+      touched.add(book);
     }
-    this.events.sort((a, b) => b.created - a.created || b.__seq - a.__seq);
-    this.positions = undefined;
+    for (const book of touched) {
+      book.events.sort((a, b) => b.created - a.created || b.__seq - a.__seq);
+      book.positions = undefined;
+    }
   }
 
-  /** The customer's active entitlements, as `GET /v1/entitlements/active_entitlements` lists them. */
-  setActiveEntitlements(customer: string, entries: Array<{ lookup_key: string; feature: string }>): void {
-    this.entitlements.set(
+  /**
+   * The customer's active entitlements, as `GET /v1/entitlements/active_entitlements` lists them, in
+   * the platform's account or in connected account `account`.
+   */
+  setActiveEntitlements(
+    customer: string,
+    entries: Array<{ lookup_key: string; feature: string }>,
+    account: string = PLATFORM,
+  ): void {
+    this.book(account).entitlements.set(
       customer,
       entries.map((entry, i) => ({
         id: `ent_test_${customer}_${i}`,
@@ -163,6 +193,15 @@ export class FakeStripe {
     return this.requests.filter((r) => r.path.startsWith(prefix));
   }
 
+  private book(account: string): AccountBook {
+    let book = this.books.get(account);
+    if (!book) {
+      book = new AccountBook();
+      this.books.set(account, book);
+    }
+    return book;
+  }
+
   async close(): Promise<void> {
     for (const socket of this.sockets) {
       socket.destroy();
@@ -180,6 +219,7 @@ export class FakeStripe {
       rawQuery: url.search.replace(/^\?/, ''),
       headers: req.headers,
       stripeContext: typeof req.headers['stripe-context'] === 'string' ? req.headers['stripe-context'] : undefined,
+      account: typeof req.headers['stripe-account'] === 'string' ? req.headers['stripe-account'] : null,
     };
     this.requests.push(request);
     req.resume();
@@ -248,12 +288,14 @@ export class FakeStripe {
   }
 
   private route(request: RecordedRequest): unknown {
+    // Stripe-Context names the account as Stripe-Account does (thin events' fetches send it).
+    const book = this.book(request.account ?? request.stripeContext ?? PLATFORM);
     if (request.path === '/v1/events') {
-      return this.listEvents(request.query);
+      return this.listEvents(book, request.query);
     }
     const eventMatch = /^\/v1\/events\/([^/]+)$/.exec(request.path);
     if (eventMatch) {
-      const event = this.eventIds.get(decodeURIComponent(eventMatch[1]));
+      const event = book.eventIds.get(decodeURIComponent(eventMatch[1]));
       if (!event || !this.visible(event)) {
         throw new BadRequest(404, 'resource_missing', `No such event: '${decodeURIComponent(eventMatch[1])}'`, 'id');
       }
@@ -264,12 +306,12 @@ export class FakeStripe {
       if (typeof customer !== 'string' || customer === '') {
         throw new BadRequest(400, 'parameter_missing', 'Missing required param: customer.', 'customer');
       }
-      return page(this.entitlements.get(customer) ?? [], request.query, '/v1/entitlements/active_entitlements');
+      return page(book.entitlements.get(customer) ?? [], request.query, '/v1/entitlements/active_entitlements');
     }
     return undefined;
   }
 
-  private listEvents(query: Record<string, any>): unknown {
+  private listEvents(book: AccountBook, query: Record<string, any>): unknown {
     if (query.type !== undefined && query.types !== undefined) {
       throw new BadRequest(400, 'parameter_invalid', 'You may pass either type or types, but not both.', 'types');
     }
@@ -295,24 +337,16 @@ export class FakeStripe {
     const created = createdFilter(query.created);
     const matching = (e: StripeJson): boolean => typeFilter(e.type as string) && created(e.created as number);
     return page(
-      this.events,
+      book.events,
       query,
       '/v1/events',
       (e) => this.visible(e) && matching(e),
-      (id) => this.positionOf(id),
+      (id) => positionOf(book, id),
     );
   }
 
   private visible(event: StripeJson): boolean {
     return event.created >= Math.floor(Date.now() / 1000) - EVENT_RETENTION_SECONDS;
-  }
-
-  /** Where an event stands in the list (a cursor), or -1. */
-  private positionOf(id: unknown): number {
-    if (!this.positions) {
-      this.positions = new Map(this.events.map((e, i) => [e.id as string, i]));
-    }
-    return typeof id === 'string' ? (this.positions.get(id) ?? -1) : -1;
   }
 
   private failureFor(request: RecordedRequest): Failure | undefined {
@@ -369,6 +403,14 @@ export class FakeStripe {
         return;
     }
   }
+}
+
+/** Where an event stands in its account's list (a cursor), or -1. */
+function positionOf(book: AccountBook, id: unknown): number {
+  if (!book.positions) {
+    book.positions = new Map(book.events.map((e, i) => [e.id as string, i]));
+  }
+  return typeof id === 'string' ? (book.positions.get(id) ?? -1) : -1;
 }
 
 class BadRequest extends Error {

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ACCOUNT_ID_FORMAT } from '../../common/stripe-event';
 
 export class PageQuery {
   @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
@@ -18,7 +19,19 @@ export class PageQuery {
   cursor?: string;
 }
 
-export class DeadLettersQuery extends PageQuery {
+/** `?account=acct_…`: only what came from that connected account. */
+export class AccountPageQuery extends PageQuery {
+  @ApiPropertyOptional({
+    example: 'acct_1032D82eZvKYlo2C',
+    description: 'only events of this connected account (Connect), by their `account`',
+  })
+  @IsOptional()
+  @IsString({ message: 'account must be a Stripe account id (acct_ followed by letters or digits)' })
+  @Matches(ACCOUNT_ID_FORMAT, { message: 'account must be a Stripe account id (acct_ followed by letters or digits)' })
+  account?: string;
+}
+
+export class DeadLettersQuery extends AccountPageQuery {
   @ApiPropertyOptional({ example: 'customer.subscription.updated' })
   @IsOptional()
   @IsString()

@@ -55,6 +55,21 @@ export class EventDto {
   @ApiProperty({ nullable: true, format: 'date-time', type: String }) processed_at!: string | null;
 }
 
+export class EventListItemDto extends EventDto {
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: 'the connected account it came from (Connect); null: the platform',
+  })
+  account_id!: string | null;
+  @ApiProperty({ enum: ['webhook', 'reconcile', 'thin'], description: 'how it arrived' }) source!: string;
+}
+
+export class EventPageDto {
+  @ApiProperty({ type: [EventListItemDto] }) items!: EventListItemDto[];
+  @ApiProperty({ nullable: true, type: String, description: 'null on the last page' }) next_cursor!: string | null;
+}
+
 export class ReprocessingDto {
   @ApiProperty({ example: true }) reprocessing!: boolean;
 }

@@ -26,12 +26,24 @@ export class EntitlementSummaryHandlers {
     if (summary.hasMore && this.stripe.enabled) {
       const customer = summary.customerId;
       // Stripe's own messages quote part of the key: the attempt's error (shown to operators) says it our way.
-      const entitlements = await this.stripe.activeEntitlements(customer).catch((error: unknown) => {
-        throw new Error(`reading the active entitlements of ${customer} failed: ${describeStripeError(error)}`);
-      });
+      // A connected account's event: its customer lives in that account, so every page is read for it.
+      const entitlements = await this.stripe
+        .activeEntitlements(customer, { account: event.account })
+        .catch((error: unknown) => {
+          const where = event.account ? ` (account ${event.account})` : '';
+          throw new Error(
+            `reading the active entitlements of ${customer}${where} failed: ${describeStripeError(error)}`,
+          );
+        });
       summary = withFullList(summary, entitlements);
       this.logger.log(
-        { eventId: event.id, eventType: event.type, customer, entitlements: entitlements.length },
+        {
+          eventId: event.id,
+          eventType: event.type,
+          customer,
+          account: event.account,
+          entitlements: entitlements.length,
+        },
         'entitlement summary has more entries than the event carries; read the full list from Stripe',
       );
     } else if (summary.hasMore) {
