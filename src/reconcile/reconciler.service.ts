@@ -241,7 +241,9 @@ export class Reconciler implements OnApplicationBootstrap, BeforeApplicationShut
     const checkpoint = checkpointAt
       ? Math.floor(checkpointAt.getTime() / 1000)
       : now - this.config.reconcile.initialLookbackSeconds;
-    const since = asked.since ?? Math.max(checkpoint - OVERLAP_SECONDS, now - EVENTS_API_RETENTION_SECONDS);
+    // The overlap covers events created just before a checkpoint; a first sweep starts exactly its lookback back.
+    const overlap = checkpointAt ? OVERLAP_SECONDS : 0;
+    const since = asked.since ?? Math.max(checkpoint - overlap, now - EVENTS_API_RETENTION_SECONDS);
     const until = asked.until ?? now - this.config.reconcile.graceSeconds;
     // Events older than the Events API keeps cannot be listed: past that, the checkpoint is its limit.
     const oldestListable = now - EVENTS_API_RETENTION_SECONDS;
