@@ -129,6 +129,7 @@ function report(r) {
     `pruning run: ${r.finished ? 'finished' : 'NOT finished'} in ${num(r.pruneSeconds, 0)} s ` +
       `(${num(r.oldEvents / r.pruneSeconds, 0)} events/s); recent events kept: ${num(r.recentLeft)}; service exit ${r.serviceExit}`,
     table(
+      'Acknowledgements before, during and after the pruning run (open loop, 32 connections)',
       ['phase', 'sent', '200', 'errors', 'rate/s', 'ack p50 ms', 'ack p99 ms', 'ack max ms'],
       r.phases.map((p) => [
         p.name,

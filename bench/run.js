@@ -241,7 +241,13 @@ async function main() {
       const module = require(`./${mode}`);
       results[mode] = await module[mode]({ server, opts, log });
       results.timings[mode] = Math.round((Date.now() - t0) / 1000);
-      const text = module.report(results[mode]);
+      let text;
+      try {
+        text = module.report(results[mode]);
+      } catch (error) {
+        // The figures are kept in the JSON file whatever the printing does.
+        text = `${mode}: the report could not be printed (${error && error.stack ? error.stack : String(error)})`;
+      }
       reports.push(text);
       process.stdout.write(`${text}\n`);
       log(`--- ${mode} took ${results.timings[mode]} s`);
