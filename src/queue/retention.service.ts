@@ -7,16 +7,25 @@ import { sql } from '../database/sql';
 
 export const RETENTION_JOB_NAME = 'event-retention';
 const RETENTION_LOCK_KEY = 4_242_002;
-const BATCH = 5_000;
+const BATCH = 1_000;
+/**
+ * After each batch the run rests this many times as long as the batch took, so that pruning uses
+ * at most a third of one connection's time and of the disk's: deleting a million rows flat out
+ * (about a minute) took the acknowledgements' p99 from 46 ms to 500 ms; paced, the run takes a few
+ * minutes instead.
+ */
+const REST_FACTOR = 2;
 
 /**
- * Deletes processed and ignored events older than EVENT_RETENTION_DAYS, in batches of 5,000 so that
- * no statement holds locks for long. Pending, dead and discarded events are never deleted. One
- * replica prunes at a time (a session advisory lock, tried, not waited for).
+ * Deletes processed and ignored events older than EVENT_RETENTION_DAYS, in batches of 1,000 so that
+ * no statement holds locks for long, paced (REST_FACTOR) so that ingest keeps its latency. Pending,
+ * dead and discarded events are never deleted. One replica prunes at a time (a session advisory
+ * lock, tried, not waited for); a shutdown stops the run between batches.
  */
 @Injectable()
 export class RetentionService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(RetentionService.name);
+  private stopping = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -29,6 +38,7 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
     await stopCronJob(this.scheduler, RETENTION_JOB_NAME);
   }
 
@@ -45,7 +55,8 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
       }
       try {
         let total = 0;
-        for (;;) {
+        while (!this.stopping) {
+          const started = Date.now();
           // Walks the primary key from the oldest events; no extra index is kept for this daily job.
           // The conditions are repeated on the row being deleted: if an operator queued the event
           // again while this statement waited for its lock, PostgreSQL re-checks only the outer
@@ -66,6 +77,7 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
           if (deleted < BATCH) {
             break;
           }
+          await new Promise((resolve) => setTimeout(resolve, REST_FACTOR * (Date.now() - started)));
         }
         if (total > 0) {
           this.logger.log({ deleted: total, retentionDays: this.config.eventRetentionDays }, 'old events pruned');

@@ -114,4 +114,34 @@ describe('retention', () => {
       await t.close();
     }
   });
+
+  it('a shutdown stops a pruning run between batches, and the next run deletes the rest', async () => {
+    const old = `stripe_event_id LIKE 'stop_%'`;
+    await db.pool.query(
+      `INSERT INTO subscription_events (stripe_event_id, event_type, status, payload, processed_at)
+       SELECT 'stop_' || g, 'x', 'processed', '{}', now() - interval '60 days' FROM generate_series(1, 50000) g`,
+    );
+    const first = await startTestApp(db.url, { EVENT_RETENTION_DAYS: '30' });
+    let stopped: number | null;
+    try {
+      const run = first.app.get(RetentionService).prune();
+      await waitUntil(async () => (await count(db.pool, 'subscription_events', old)) < 50_000, 5_000, 'a first batch');
+      await first.close();
+      stopped = await run;
+    } catch (error) {
+      await first.close();
+      throw error;
+    }
+    expect(stopped).toBeGreaterThan(0);
+    expect(stopped).toBeLessThan(50_000);
+    expect(await count(db.pool, 'subscription_events', old)).toBe(50_000 - (stopped ?? 0));
+
+    const next = await startTestApp(db.url, { EVENT_RETENTION_DAYS: '30' });
+    try {
+      expect(await next.app.get(RetentionService).prune()).toBe(50_000 - (stopped ?? 0));
+      expect(await count(db.pool, 'subscription_events', old)).toBe(0);
+    } finally {
+      await next.close();
+    }
+  });
 });
