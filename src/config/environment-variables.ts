@@ -317,7 +317,7 @@ export const VARIABLES = {
     rule: requestsPerSecond,
     default: 20,
     meaning:
-      'the most Stripe API requests a second this replica makes, spread evenly (sweeps run on one replica at a time)',
+      'the most Stripe API requests a second this service makes, all replicas together (each spreads its own evenly; sweeps run on one replica at a time)',
   }),
   RECONCILE_CRON: variable({
     rule: cronExpression,

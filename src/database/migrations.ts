@@ -7,6 +7,7 @@ import { QueueClaims1767657600000 } from '../../migrations/1767657600000-queue-c
 import { PullFromStripe1767744000000 } from '../../migrations/1767744000000-pull-from-stripe';
 import { AdminConsoleIndexes1767830400000 } from '../../migrations/1767830400000-admin-console-indexes';
 import { ConnectAccounts1767920400000 } from '../../migrations/1767920400000-connect-accounts';
+import { StripeApiBudget1768003200000 } from '../../migrations/1768003200000-stripe-api-budget';
 
 /**
  * Every migration, oldest first. Listed rather than globbed so that the same list works compiled,
@@ -22,4 +23,5 @@ export const MIGRATIONS = [
   PullFromStripe1767744000000,
   AdminConsoleIndexes1767830400000,
   ConnectAccounts1767920400000,
+  StripeApiBudget1768003200000,
 ];

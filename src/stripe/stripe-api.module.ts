@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
+import { SharedStripeBudget } from './shared-budget';
 import { StripeApi } from './stripe-api.service';
 
-/** The one Stripe API client of this process (and so its one request budget). */
+/** The one Stripe API client of this process, within the request budget all replicas share. */
 @Module({
-  providers: [StripeApi],
+  providers: [StripeApi, SharedStripeBudget],
   exports: [StripeApi],
 })
 export class StripeApiModule {}

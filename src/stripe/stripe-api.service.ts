@@ -1,8 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import Stripe from 'stripe';
 import { isObject } from '../common/stripe-event';
 import { AppConfig } from '../config/app-config';
 import { rateLimitedHttpClient } from './rate-limited-http-client';
+import { SharedStripeBudget } from './shared-budget';
 import { describeStripeError, MalformedStripeResponseError } from './stripe-errors';
 
 /** Stripe's largest page. */
@@ -51,15 +52,16 @@ export interface ActiveEntitlement {
 /**
  * Every call this service makes to Stripe's API: stripe-node pointed at STRIPE_API_BASE, with
  * `maxNetworkRetries` for 5xx and dropped connections, a retry with the same backoff for 429 (which
- * stripe-node leaves to the caller), and one request budget of STRIPE_API_MAX_RPS for the whole
- * process. Without STRIPE_API_KEY it is disabled and nothing here calls Stripe.
+ * stripe-node leaves to the caller), and one request budget of STRIPE_API_MAX_RPS spread evenly over
+ * the process and shared by every replica (SharedStripeBudget; without it, as in unit tests, the
+ * process's own). Without STRIPE_API_KEY it is disabled and nothing here calls Stripe.
  */
 @Injectable()
 export class StripeApi {
   private readonly logger = new Logger(StripeApi.name);
   private readonly stripe: Stripe | undefined;
 
-  constructor(config: AppConfig) {
+  constructor(config: AppConfig, @Optional() shared?: SharedStripeBudget) {
     const api = config.stripeApi;
     this.stripe = api
       ? new Stripe(api.key, {
@@ -68,7 +70,7 @@ export class StripeApi {
           protocol: api.location.protocol,
           maxNetworkRetries: MAX_NETWORK_RETRIES,
           timeout: REQUEST_TIMEOUT_MS,
-          httpClient: rateLimitedHttpClient(api.maxRequestsPerSecond),
+          httpClient: rateLimitedHttpClient(api.maxRequestsPerSecond, shared && (() => shared.take())),
           telemetry: false,
           appInfo: { name: 'stripe-webhook-processor' },
         })

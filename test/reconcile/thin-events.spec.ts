@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { Reconciler } from '../../src/reconcile/reconciler.service';
 import { AlertReceiver } from '../support/alert-receiver';
 import { entitlementsOf } from '../support/billing';
 import { count, createTestDatabase, TestDatabase } from '../support/database';
@@ -260,6 +261,7 @@ describe('thin events handled through the queue', () => {
       const event = generationFailure(resolvedAt);
       expect((await t.deliverThin(event)).status).toBe(200);
       expect((await settle(t, db.pool, event.id as string)).status).toBe('processed');
+      await t.app.get(Reconciler).whenIdle(); // the run it started, to its end
       await allHandled(t, db.pool);
 
       const { rows } = await db.pool.query(
