@@ -7,6 +7,7 @@ import { AuditService } from './audit.service';
 import { ConsoleController } from './console.controller';
 import { CustomerEventsRepository } from './customer-events.repository';
 import { CustomerEventsService } from './customer-events.service';
+import { CustomerSubscriptionsService } from './customer-subscriptions.service';
 import { CustomersController } from './customers.controller';
 import { DeadLettersController } from './dead-letters.controller';
 import { DeadLettersService } from './dead-letters.service';
@@ -41,6 +42,7 @@ import { StatsService } from './stats.service';
     RetryQueueService,
     CustomerEventsRepository,
     CustomerEventsService,
+    CustomerSubscriptionsService,
     StatsRepository,
     StatsService,
     ReprocessDryRunService,

@@ -11,8 +11,9 @@ import { AdminTokenGuard } from '../common/admin-token.guard';
 import type { Page } from '../common/paging';
 import { StoredIdPipe } from '../common/stored-id.pipe';
 import { CustomerEvent, CustomerEventsService } from './customer-events.service';
+import { CustomerSubscription, CustomerSubscriptionsService } from './customer-subscriptions.service';
 import { PageQuery } from './dto/page.query';
-import { CustomerEventPageDto, ErrorDto } from './dto/responses';
+import { CustomerEventPageDto, CustomerSubscriptionListDto, ErrorDto } from './dto/responses';
 
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -21,7 +22,10 @@ import { CustomerEventPageDto, ErrorDto } from './dto/responses';
 @Controller('admin/customers')
 @UseGuards(AdminTokenGuard)
 export class CustomersController {
-  constructor(private readonly events: CustomerEventsService) {}
+  constructor(
+    private readonly events: CustomerEventsService,
+    private readonly subscriptions: CustomerSubscriptionsService,
+  ) {}
 
   /**
    * The events that concern a customer (the event's object is the customer, or names it in
@@ -35,5 +39,15 @@ export class CustomersController {
     @Query() query: PageQuery,
   ): Promise<Page<CustomerEvent>> {
     return this.events.list(customerId, query);
+  }
+
+  /** Every stored subscription of the customer, whatever its status, most recently changed first (at most 100). */
+  @Get(':customerId/subscriptions')
+  @ApiOkResponse({ type: CustomerSubscriptionListDto })
+  @ApiNotFoundResponse({ type: ErrorDto, description: 'no such customer' })
+  listSubscriptions(
+    @Param('customerId', new StoredIdPipe('customer')) customerId: string,
+  ): Promise<{ items: CustomerSubscription[] }> {
+    return this.subscriptions.list(customerId);
   }
 }

@@ -57,6 +57,19 @@ function customerParams(customer: CustomerState, order: EventOrder): unknown[] {
   ];
 }
 
+/** A subscription row as the admin API shows it. */
+export interface CustomerSubscriptionRow {
+  stripe_subscription_id: string;
+  status: string;
+  deleted: boolean;
+  price_ids: string[];
+  product_ids: string[];
+  current_period_end: Date | null;
+  cancel_at_period_end: boolean;
+  canceled_at: Date | null;
+  updated_at: Date;
+}
+
 /**
  * Billing SQL; writes take the attempt's connection, so they commit with the event. An upsert
  * applies an event only if it is newer than the row's last one, by (created, rank, event id).
@@ -397,6 +410,21 @@ export class BillingRepository {
   }
 
   // --- reads for the entitlements API ----------------------------------------------------------
+
+  /** Every subscription of a customer, as stored, most recently changed first (at most `limit`). */
+  async subscriptionsOfCustomer(customerId: string, limit: number): Promise<CustomerSubscriptionRow[]> {
+    const { rows } = await sql<CustomerSubscriptionRow>(
+      this.db,
+      `SELECT stripe_subscription_id, status, deleted, price_ids, product_ids, current_period_end,
+              cancel_at_period_end, canceled_at, updated_at
+         FROM subscriptions
+        WHERE stripe_customer_id = $1
+        ORDER BY last_event_created DESC, updated_at DESC, stripe_subscription_id
+        LIMIT $2`,
+      [customerId, limit],
+    );
+    return rows;
+  }
 
   async customerExists(customerId: string): Promise<boolean> {
     const { rows } = await sql(this.db, 'SELECT 1 FROM customers WHERE stripe_customer_id = $1', [customerId]);

@@ -1,5 +1,5 @@
 import { createTestDatabase, TestDatabase } from '../support/database';
-import { fixtureEvent, newWorld } from '../support/fixtures';
+import { fixtureEvent, newWorld, subscriptionEvent } from '../support/fixtures';
 import { FAST_QUEUE, settle } from '../support/queue';
 import { randomId, stripeEvent } from '../support/stripe';
 import { ADMIN_TOKEN, startTestApp, TestApp, useTestApp } from '../support/test-app';
@@ -240,5 +240,60 @@ describe('GET /admin/customers/:customerId/events', () => {
     const forged = Buffer.from(JSON.stringify({ t: '1; DROP TABLE customers', i: '1' })).toString('base64url');
     expect((await list('cus_quiet', { cursor: forged })).status).toBe(400);
     expect((await t.http.get('/admin/customers/cus_quiet/events')).status).toBe(401);
+  });
+});
+
+describe('GET /admin/customers/:customerId/subscriptions', () => {
+  const { db, t } = useTestApp(FAST_QUEUE);
+
+  const list = (customer: string) =>
+    t.http.get(`/admin/customers/${encodeURIComponent(customer)}/subscriptions`).set(auth);
+
+  it('lists every stored subscription of the customer, whatever its status, most recently changed first', async () => {
+    const w = newWorld();
+    const canceled = subscriptionEvent('customer.subscription.updated', w, {
+      status: 'canceled',
+      created: 1_800_000_000,
+    });
+    const active = subscriptionEvent(
+      'customer.subscription.created',
+      { ...w, subscription: randomId('sub') },
+      { status: 'active', created: 1_800_000_500, cancelAtPeriodEnd: true },
+    );
+    for (const event of [canceled, active]) {
+      expect((await t.deliver(event)).status).toBe(200);
+      expect((await settle(t, db.pool, event.id)).status).toBe('processed');
+    }
+    const res = await list(w.customer);
+    expect(res.status).toBe(200);
+    expect(res.body.items).toHaveLength(2);
+    expect(res.body.items[0]).toEqual({
+      stripe_subscription_id: active.data.object.id,
+      status: 'active',
+      deleted: false,
+      price_ids: expect.any(Array),
+      product_ids: expect.any(Array),
+      current_period_end: expect.stringMatching(ISO),
+      cancel_at_period_end: true,
+      canceled_at: null,
+      updated_at: expect.stringMatching(ISO),
+    });
+    expect(res.body.items[1]).toMatchObject({
+      stripe_subscription_id: w.subscription,
+      status: 'canceled',
+      canceled_at: new Date(1_800_000_000_000).toISOString(),
+    });
+    // The entitlement answer names only the access-granting one; this list has both.
+    const entitlements = await t.http.get(`/v1/customers/${w.customer}/entitlements`).set(auth);
+    expect(entitlements.body.subscription_ids).toEqual([active.data.object.id]);
+  });
+
+  it('answers 404 for an unknown customer, 200 with no items for a known one, 401 without a token', async () => {
+    const missing = await list('cus_never_seen');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ statusCode: 404, error: 'not_found', message: expect.any(String) });
+    await db.pool.query(`INSERT INTO customers (stripe_customer_id) VALUES ('cus_no_subscription')`);
+    expect((await list('cus_no_subscription')).body).toEqual({ items: [] });
+    expect((await t.http.get('/admin/customers/cus_no_subscription/subscriptions')).status).toBe(401);
   });
 });

@@ -156,10 +156,23 @@ describe('the admin console in a real browser', () => {
   });
 
   it('opens a customer: entitlements, subscriptions, wallet, usage and its events', async () => {
+    // An older, canceled subscription: listed beside the active one, which alone grants access.
+    await db.pool.query(
+      `INSERT INTO subscriptions (stripe_subscription_id, stripe_customer_id, status, last_event_created, last_event_rank, last_event_id)
+       VALUES ($1, $2, 'canceled', to_timestamp(1700000000), 0, 'evt_console_old')`,
+      [`${w.subscription}_old`, w.customer],
+    );
     await page.goto(`${t.url}/admin/console#/customers/${w.customer}`);
     await page.waitForSelector('[data-testid=entitlements]');
     await page.waitForSelector('[data-testid=customer-events] tbody tr');
-    expect(await text('[data-testid=subscriptions]')).toContain(w.subscription);
+    await page.waitForSelector('[data-testid=subscriptions] tbody tr');
+    const subscriptions = await page.$$eval('[data-testid=subscriptions] tbody tr', (rows) =>
+      rows.map((row) => [...row.querySelectorAll('td')].slice(0, 2).map((cell) => cell.textContent)),
+    );
+    expect(subscriptions).toEqual([
+      [w.subscription, 'active'],
+      [`${w.subscription}_old`, 'canceled'],
+    ]);
     expect(await text('[data-testid=customer-events]')).toContain(subscription.id);
     await page.waitForSelector('[data-testid=wallet]');
     await waitForText('Usage');

@@ -90,6 +90,7 @@ describe('OpenAPI', () => {
           '/admin/audit-log',
           '/admin/console',
           '/admin/customers/{customerId}/events',
+          '/admin/customers/{customerId}/subscriptions',
           '/admin/dead-letters',
           '/admin/dead-letters/replay',
           '/admin/dead-letters/{id}',

@@ -16,6 +16,16 @@ interface Entitlements {
   updated_at: string;
 }
 
+interface Subscription {
+  stripe_subscription_id: string;
+  status: string;
+  deleted: boolean;
+  price_ids: string[];
+  current_period_end: string | null;
+  cancel_at_period_end: boolean;
+  updated_at: string;
+}
+
 interface Wallet {
   balances: Record<string, number>;
   auto_recharge_payment_method: string | null;
@@ -80,6 +90,10 @@ async function optional<T>(load: Promise<T>): Promise<T | string> {
 
 export function CustomerPage({ id }: { id: string }) {
   const entitlements = useLoad(() => optional(api<Entitlements>('GET', `/v1/customers/${enc(id)}/entitlements`)), [id]);
+  const subscriptions = useLoad(
+    () => optional(api<{ items: Subscription[] }>('GET', `/admin/customers/${enc(id)}/subscriptions`)),
+    [id],
+  );
   const wallet = useLoad(() => optional(api<Wallet>('GET', `/v1/customers/${enc(id)}/wallet`)), [id]);
   const usage = useLoad(() => optional(api<Usage>('GET', `/v1/customers/${enc(id)}/usage`)), [id]);
   const [cursors, setCursors] = useState<string[]>([]);
@@ -113,25 +127,6 @@ export function CustomerPage({ id }: { id: string }) {
               <dt>Updated</dt>
               <dd>
                 <When at={e.updated_at} />
-              </dd>
-            </dl>
-          )}
-        </Section>
-        <Section title="Subscriptions">
-          {e && typeof e !== 'string' && (
-            <dl class="fields" data-testid="subscriptions">
-              <dt>Subscriptions</dt>
-              <dd>{e.subscription_ids.join(', ') || '—'}</dd>
-              <dt>Status</dt>
-              <dd>{e.status ?? '—'}</dd>
-              <dt>Prices</dt>
-              <dd>{e.price_ids.join(', ') || '—'}</dd>
-              <dt>Products</dt>
-              <dd>{e.product_ids.join(', ') || '—'}</dd>
-              <dt>Period ends</dt>
-              <dd>
-                <When at={e.current_period_end} />
-                {e.cancel_at_period_end ? ' (cancels then)' : ''}
               </dd>
             </dl>
           )}
@@ -175,6 +170,42 @@ export function CustomerPage({ id }: { id: string }) {
           )}
         </Section>
       </div>
+      <Section title="Subscriptions">
+        <Loading when={subscriptions.loading} />
+        <ErrorBox message={subscriptions.error} />
+        {typeof subscriptions.data === 'string' && <p class="muted">{subscriptions.data}</p>}
+        {subscriptions.data && typeof subscriptions.data !== 'string' && (
+          <div class="table-wrap">
+            <table data-testid="subscriptions">
+              <thead>
+                <tr>
+                  <th>Subscription</th>
+                  <th>Status</th>
+                  <th>Prices</th>
+                  <th>Period ends</th>
+                </tr>
+              </thead>
+              <tbody>
+                {subscriptions.data.items.map((s) => (
+                  <tr key={s.stripe_subscription_id}>
+                    <td>{s.stripe_subscription_id}</td>
+                    <td class={`status ${s.status}`}>
+                      {s.status}
+                      {s.deleted ? ' (deleted)' : ''}
+                    </td>
+                    <td>{s.price_ids.join(', ') || '—'}</td>
+                    <td>
+                      <When at={s.current_period_end} />
+                      {s.cancel_at_period_end ? ' (cancels then)' : ''}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            {subscriptions.data.items.length === 0 && <p class="muted">No subscription received.</p>}
+          </div>
+        )}
+      </Section>
       <Section title="Events">
         <Loading when={events.loading} />
         <ErrorBox message={events.error} />

@@ -112,6 +112,23 @@ export class CustomerEventPageDto {
   @ApiProperty({ nullable: true, type: String, description: 'null on the last page' }) next_cursor!: string | null;
 }
 
+export class CustomerSubscriptionDto {
+  @ApiProperty() stripe_subscription_id!: string;
+  @ApiProperty({ description: "Stripe's status, as the latest applied event left it" }) status!: string;
+  @ApiProperty({ description: 'deleted at Stripe (customer.subscription.deleted)' }) deleted!: boolean;
+  @ApiProperty({ type: [String] }) price_ids!: string[];
+  @ApiProperty({ type: [String] }) product_ids!: string[];
+  @ApiProperty({ nullable: true, format: 'date-time', type: String }) current_period_end!: string | null;
+  @ApiProperty() cancel_at_period_end!: boolean;
+  @ApiProperty({ nullable: true, format: 'date-time', type: String }) canceled_at!: string | null;
+  @ApiProperty({ format: 'date-time' }) updated_at!: string;
+}
+
+export class CustomerSubscriptionListDto {
+  @ApiProperty({ type: [CustomerSubscriptionDto], description: 'most recently changed first, at most 100' })
+  items!: CustomerSubscriptionDto[];
+}
+
 export class StatsBucketDto {
   @ApiProperty({ format: 'date-time' }) start!: string;
   @ApiProperty({ description: 'events stored' }) received!: number;
