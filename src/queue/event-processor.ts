@@ -13,6 +13,11 @@ import { RowReleaser } from './row-releaser';
 
 const MAX_ERROR_LENGTH = 2_000;
 const PROBE_TIMEOUT_MS = 2_000;
+/** SQLSTATEs of a transaction that lost to a concurrent one: deadlock_detected, serialization_failure. */
+const TRANSACTION_CONFLICTS = new Set(['40P01', '40001']);
+/** How many times an attempt that lost to a concurrent transaction runs again at once, uncounted. */
+const CONFLICT_RETRIES = 3;
+
 /**
  * An event type whose handler takes longer than this on average (say, it calls an API) runs alone:
  * in a batch it would hold the batch's locks and delay its neighbours' commit.
@@ -102,7 +107,7 @@ export class EventProcessor {
             'the replicas running it crashed or lost their lease each time',
         );
       }
-      outcome = await this.runAlone(this.prepare(row), progress);
+      outcome = await this.runAloneThroughConflicts(this.prepare(row), progress);
     } catch (caught) {
       error = caught;
       outcome = await this.settleFailure(row, caught, progress.handlerRan);
@@ -141,6 +146,27 @@ export class EventProcessor {
       return this.prepare(row);
     } catch {
       return undefined; // run alone, where the failure is recorded
+    }
+  }
+
+  /**
+   * A deadlock or serialization failure with a concurrent transaction (events of one customer
+   * handled by two batches at once take their rows in different orders) says nothing about the
+   * event: its transaction was rolled back whole, so it runs again at once, uncounted, a few times.
+   */
+  private async runAloneThroughConflicts(
+    prepared: Prepared,
+    progress: { handlerRan: boolean },
+  ): Promise<AttemptOutcome> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.runAlone(prepared, progress);
+      } catch (error) {
+        if (retry >= CONFLICT_RETRIES || !TRANSACTION_CONFLICTS.has(sqlState(error) ?? '')) {
+          throw error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 45));
+      }
     }
   }
 

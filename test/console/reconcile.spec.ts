@@ -100,6 +100,8 @@ describe('the reconciliation page in a real browser, with the service pointed at
     expect(await browser.text('[data-testid=health]')).toMatch(/reconcile\s*ok.*last reconcile at\s*never/);
     await page.click('header nav a[href="#/reconcile"]');
     await page.waitForSelector('[data-testid=runs] tbody tr');
+    // The figures and the runs load apart: either may come first.
+    await page.waitForSelector('[data-testid=sweeps]');
     expect(await browser.text('[data-testid=sweeps]')).toMatch(/reconcile\s*ok.*last successful sweep\s*never/);
     expect(await page.$('[data-testid=no-key]')).toBeNull();
     const rows = await page.$$eval('[data-testid=runs] tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''));

@@ -69,6 +69,40 @@ describe('failure modes of the processing engine', () => {
       },
     );
 
+    it('an attempt that loses to a concurrent transaction (deadlock, serialization failure) runs again at once, uncounted', async () => {
+      const runs = new Map<string, number>();
+      // A real PostgreSQL error with the SQLSTATE a deadlock victim gets, on the first two runs.
+      registry.register('test.conflict', async (event, manager) => {
+        const n = (runs.get(event.id) ?? 0) + 1;
+        runs.set(event.id, n);
+        if (n <= 2) {
+          await manager.query(`DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$`);
+        }
+        await manager.query('INSERT INTO test_effects (event_id) VALUES ($1)', [event.id]);
+      });
+      const event = stripeEvent('test.conflict', { id: randomId('obj') });
+      await t.deliver(event);
+      expect(await settle(t, db.pool, event.id as string)).toEqual({
+        status: 'processed',
+        attempts: 1,
+        last_error: null,
+      });
+      expect(runs.get(event.id as string)).toBe(3);
+      expect(await count(db.pool, 'test_effects', 'event_id = $1', [event.id])).toBe(1);
+
+      // One that keeps losing is a failed attempt after its retries, retried later like any failure.
+      registry.register('test.always_conflicts', (_event, manager) =>
+        manager.query(`DO $$ BEGIN RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001'; END $$`),
+      );
+      const stuck = stripeEvent('test.always_conflicts', { id: randomId('obj') });
+      await t.deliver(stuck);
+      const failed = await waitUntil(async () => {
+        const state = await eventState(db.pool, stuck.id as string);
+        return state && state.attempts >= 1 ? state : undefined;
+      }, 10_000);
+      expect(failed.last_error).toContain('could not serialize');
+    });
+
     it('a handler that throws synchronously leaves no timer behind to kill a later attempt on the same connection', async () => {
       // Two connections: the attempt after the thrower's reuses its connection when the old timer would fire.
       const small = await startTestApp(db.url, {
