@@ -89,7 +89,11 @@ describe('Connect: connected accounts', () => {
     expect(await count(db.pool, 'subscription_events')).toBe(before);
   });
 
-  it('sweeps the platform and each connected account seen, with Stripe-Account, and stores what each missed with its account', async () => {
+  /**
+   * A replica that has seen one event of each of A and B, and the fake holding one event of A, of B
+   * and of the platform that were never delivered.
+   */
+  async function twoAccountsSeen() {
     t = await startPullingApp(db.url, fake, { RECONCILE_INITIAL_LOOKBACK_SECONDS: String(LOOKBACK) });
     const now = await dbNow(db.pool);
     const seenA = eventOf(A, now - 1000);
@@ -100,6 +104,11 @@ describe('Connect: connected accounts', () => {
     fake.addEvents([seenA, seenB, missedA, missedB, missedPlatform]);
     await t.deliver(seenA);
     await t.deliver(seenB);
+    return { now, missedA, missedB, missedPlatform };
+  }
+
+  it('sweeps the platform and each connected account seen, with Stripe-Account, and stores what each missed with its account', async () => {
+    const { missedA, missedB, missedPlatform } = await twoAccountsSeen();
     await allHandled(t, db.pool);
 
     const id = (await sweep(t)) as string;
@@ -129,16 +138,7 @@ describe('Connect: connected accounts', () => {
   });
 
   it("one account's failure leaves its checkpoint and not the others'; the run sums their figures and names the account", async () => {
-    t = await startPullingApp(db.url, fake, { RECONCILE_INITIAL_LOOKBACK_SECONDS: String(LOOKBACK) });
-    const now = await dbNow(db.pool);
-    const seenA = eventOf(A, now - 1000);
-    const seenB = eventOf(B, now - 1000);
-    const missedA = eventOf(A, now - 900);
-    const missedB = eventOf(B, now - 800);
-    const missedPlatform = eventOf(null, now - 700);
-    fake.addEvents([seenA, seenB, missedA, missedB, missedPlatform]);
-    await t.deliver(seenA);
-    await t.deliver(seenB);
+    const { now, missedA, missedB, missedPlatform } = await twoAccountsSeen();
     fake.fail({ failure: 500, times: Infinity, when: byAccount(A) });
 
     const failed = (await sweep(t)) as string;

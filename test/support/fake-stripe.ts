@@ -250,14 +250,7 @@ export class FakeStripe {
       return;
     }
     if (this.forbidden.some((prefix) => request.path.startsWith(prefix))) {
-      send(
-        403,
-        stripeError(
-          'invalid_request_error',
-          'secret_key_required',
-          'The provided key does not have the required permissions for this endpoint.',
-        ),
-      );
+      send(403, permissionDenied());
       return;
     }
     if (request.method !== 'GET') {
@@ -382,14 +375,7 @@ export class FakeStripe {
         send(401, stripeError('invalid_request_error', 'api_key_invalid', invalidKeyMessage(this.apiKey)));
         return;
       case 403:
-        send(
-          403,
-          stripeError(
-            'invalid_request_error',
-            'secret_key_required',
-            'The provided key does not have the required permissions for this endpoint.',
-          ),
-        );
+        send(403, permissionDenied());
         return;
       case 'malformed':
         send(200, { object: 'list', data: { not: 'an array' }, has_more: false, url: '/v1/events' });
@@ -569,4 +555,13 @@ function withoutSequence<T>(item: T): T {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Stripe's answer to a restricted key without the permission an endpoint needs. */
+function permissionDenied(): unknown {
+  return stripeError(
+    'invalid_request_error',
+    'secret_key_required',
+    'The provided key does not have the required permissions for this endpoint.',
+  );
 }
