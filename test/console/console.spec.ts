@@ -188,6 +188,9 @@ describe('the admin console in a real browser', () => {
     );
     await page.click('a[href="#/reconcile"]');
     await page.waitForSelector(`[data-testid=runs] tr[data-run="${rows[0].id}"]`);
+    // The sweep figures (and whether a key is set) load apart from the runs: either may come first.
+    await page.waitForSelector('[data-testid=no-key]');
+    await page.waitForSelector('[data-testid=sweeps]');
     expect(await text('[data-testid=no-key]')).toMatch(/^No Stripe API key is configured: STRIPE_API_KEY is not set/);
     expect(await text('[data-testid=sweeps]')).toMatch(/reconcile\s*disabled/);
     browser.expectStatuses(503);
